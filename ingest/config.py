@@ -1,0 +1,102 @@
+"""Settings: the one place that reads the environment.
+
+Everything else takes a `Settings` (or the part of it that it needs) as an argument, so a
+test, the CLI and an Airflow task can each build their own without touching globals.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ingest.errors import ConfigError
+
+DEFAULT_ES_PORT = 9200
+DEFAULT_USER_AGENT = "mediamon/0.1 (news monitoring; +https://github.com/mediamon/mediamon)"
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """Politeness and safety bounds for every outbound request."""
+
+    concurrency: int = 16
+    per_host: int = 4
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    deadline: float = 60.0  # wall clock for one response, whatever the server trickles
+    max_bytes: int = 10 * 1024 * 1024  # decoded body size
+    max_redirects: int = 5
+    user_agent: str = DEFAULT_USER_AGENT
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Run-time configuration. Build it with `Settings.from_env()` or directly in tests."""
+
+    es_url: str = f"http://127.0.0.1:{DEFAULT_ES_PORT}"
+    es_username: str | None = None
+    es_password: str | None = field(default=None, repr=False)
+    es_api_key: str | None = field(default=None, repr=False)
+    index_prefix: str = "mediamon"
+    # Networks that the egress guard lets through although they are private/loopback.
+    egress_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    fetch: FetchLimits = FetchLimits()
+    # Where the embedded Elasticsearch keeps its jars, data and logs.
+    home: Path = Path.home() / ".local" / "share" / "mediamon"
+    batch_size: int = 200  # entries looked up, fetched and indexed together
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read `ES_URL`, `ES_USERNAME`, `ES_PASSWORD`, `ES_API_KEY` and `MEDIAMON_*`."""
+        env = os.environ if environ is None else environ
+        settings = cls()
+        values: dict[str, object] = {}
+        if env.get("ES_URL"):
+            values["es_url"] = env["ES_URL"]
+        for key in ("ES_USERNAME", "ES_PASSWORD", "ES_API_KEY"):
+            if env.get(key):
+                values[key.lower()] = env[key]
+        if env.get("MEDIAMON_INDEX_PREFIX"):
+            values["index_prefix"] = env["MEDIAMON_INDEX_PREFIX"]
+        if env.get("MEDIAMON_EGRESS_ALLOW"):
+            values["egress_allow"] = parse_cidrs(env["MEDIAMON_EGRESS_ALLOW"])
+        if env.get("MEDIAMON_HOME"):
+            values["home"] = Path(env["MEDIAMON_HOME"])
+        if env.get("MEDIAMON_BATCH_SIZE"):
+            values["batch_size"] = _positive_int("MEDIAMON_BATCH_SIZE", env["MEDIAMON_BATCH_SIZE"])
+        fetch = settings.fetch
+        if env.get("MEDIAMON_CONCURRENCY"):
+            n = _positive_int("MEDIAMON_CONCURRENCY", env["MEDIAMON_CONCURRENCY"])
+            fetch = replace(fetch, concurrency=n)
+        if env.get("MEDIAMON_PER_HOST"):
+            fetch = replace(fetch, per_host=_positive_int("MEDIAMON_PER_HOST", env["MEDIAMON_PER_HOST"]))
+        values["fetch"] = fetch
+        values.update(overrides)
+        return replace(settings, **values)  # type: ignore[arg-type]
+
+
+def parse_cidrs(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Parse a comma-separated list of CIDRs (a bare address is a /32 or /128)."""
+    networks = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as exc:
+            raise ConfigError(f"MEDIAMON_EGRESS_ALLOW: {part!r} is not a CIDR ({exc})") from None
+    return tuple(networks)
+
+
+def _positive_int(name: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{name}: {text!r} is not a whole number") from None
+    if value < 1:
+        raise ConfigError(f"{name}: must be at least 1, got {value}")
+    return value

@@ -1,0 +1,75 @@
+"""The mediamon exception tree.
+
+    MediamonError
+    ├── ConfigError          a bad feeds/rules file or setting: the user must fix it; never retried
+    ├── FetchError           one URL could not be fetched; carries `reason` and `transient`
+    │   ├── TransientFetchError   timeouts, 5xx, 429, connection failures: worth retrying later
+    │   └── PermanentFetchError   404, not HTML, too large, robots, egress refused: skip, record why
+    ├── ExtractionError      a page was fetched but yielded no article text (permanent)
+    ├── StoreError           Elasticsearch refused or failed an operation (transient if it is away)
+    └── EmbeddedError        the local Elasticsearch could not be set up, started or stopped
+
+Every error that makes the pipeline skip an item has a short `reason` (``http_404``,
+``timeout``, ``not_html`` ...) under which the run report counts it. Errors are plain
+picklable exceptions so that Airflow and process pools can carry them.
+"""
+
+from __future__ import annotations
+
+
+class MediamonError(Exception):
+    """Base class of every error mediamon raises on purpose."""
+
+
+class ConfigError(MediamonError):
+    """A configuration file or setting is wrong; the message names the file and the item."""
+
+
+class FetchError(MediamonError):
+    """An outbound request failed. `reason` is the short code counted in run reports."""
+
+    transient = False
+
+    def __init__(self, reason: str, url: str, detail: str = "") -> None:
+        self.reason = reason
+        self.url = url
+        self.detail = detail
+        super().__init__(reason, url, detail)
+
+    def __str__(self) -> str:
+        suffix = f": {self.detail}" if self.detail else ""
+        return f"{self.reason} fetching {self.url}{suffix}"
+
+
+class TransientFetchError(FetchError):
+    """Worth trying again later (timeout, connection refused, 5xx, 429)."""
+
+    transient = True
+
+
+class PermanentFetchError(FetchError):
+    """Trying again will not help (404, not HTML, too large, robots.txt, egress refused)."""
+
+
+class ExtractionError(MediamonError):
+    """The page was fetched, but no article text could be extracted from it."""
+
+    def __init__(self, reason: str, url: str) -> None:
+        self.reason = reason
+        self.url = url
+        super().__init__(reason, url)
+
+    def __str__(self) -> str:
+        return f"{self.reason} extracting {self.url}"
+
+
+class StoreError(MediamonError):
+    """Elasticsearch failed an operation. `transient` is true when it is unreachable or busy."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        self.transient = transient
+        super().__init__(message)
+
+
+class EmbeddedError(MediamonError):
+    """The embedded Elasticsearch could not be installed, started or stopped."""

@@ -1,0 +1,194 @@
+"""Typed records passed between the pipeline stages.
+
+Each stage takes and returns these plain records; none of them holds a client or does I/O.
+`Article.to_document()` is the Elasticsearch document (the contract in DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One feed from the feeds file."""
+
+    name: str
+    url: str
+    language: str | None = None  # declared language: a hint for short texts
+    source: str | None = None  # publisher name shown in search results
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One item of a polled feed, before its page is fetched."""
+
+    feed_name: str
+    url: str  # as linked, made absolute against the feed URL
+    title: str = ""
+    summary: str = ""
+    published_at: datetime | None = None
+    guid: str | None = None
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    language: str | None = None  # declared by the feed config or the feed itself
+    source: str | None = None  # from the feed config, else the feed's own title
+
+
+@dataclass(frozen=True)
+class Page:
+    """A fetched HTML page."""
+
+    url: str  # what was asked for
+    final_url: str  # after redirects
+    status: int
+    html: str
+    content_type: str
+    fetched_at: datetime
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """What `extract.extract_page` finds in a page (empty strings where nothing was found)."""
+
+    title: str = ""
+    body: str = ""
+    authors: tuple[str, ...] = ()
+    site_name: str = ""
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    published_at: datetime | None = None
+    date_source: str = ""  # "page" when htmldate/trafilatura found it in the page
+    html_lang: str | None = None  # <html lang>, normalised to ISO 639-1 where possible
+
+
+@dataclass(frozen=True)
+class LanguageTag:
+    """Result of language tagging; `source` says what decided it."""
+
+    code: str  # ISO 639-1, or "und" when undetermined
+    confidence: float
+    source: str  # "text", "declared" (hint used for a short text), "text+declared", "none"
+    declared: str | None = None
+    disagrees: bool = False  # text and declaration disagree
+
+
+@dataclass
+class Article:
+    """One article document. Field names are the Elasticsearch contract (DESIGN.md)."""
+
+    id: str
+    url: str
+    canonical_url: str
+    domain: str
+    source: str
+    feeds: list[str]
+    title: str
+    summary: str
+    body: str
+    language: str
+    language_confidence: float
+    language_source: str
+    published_at: datetime
+    date_source: str  # "page", "feed" or "first_seen"
+    first_seen_at: datetime
+    last_seen_at: datetime
+    fetched_at: datetime | None
+    extraction_status: str  # "ok" or "feed_only"
+    extraction_reason: str | None = None
+    authors: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    content_hash: str | None = None
+    story_id: str | None = None
+    duplicate_of: str | None = None
+    rules: list[str] = field(default_factory=list)
+    word_count: int = 0
+
+    def to_document(self) -> dict[str, Any]:
+        """The `_source` indexed in Elasticsearch."""
+        doc: dict[str, Any] = {
+            "url": self.url,
+            "canonical_url": self.canonical_url,
+            "domain": self.domain,
+            "source": self.source,
+            "feeds": sorted(set(self.feeds)),
+            "title": self.title,
+            "summary": self.summary,
+            "body": self.body,
+            "authors": self.authors,
+            "tags": self.tags,
+            "language": self.language,
+            "language_confidence": round(self.language_confidence, 4),
+            "language_source": self.language_source,
+            "published_at": _iso(self.published_at),
+            "date_source": self.date_source,
+            "first_seen_at": _iso(self.first_seen_at),
+            "last_seen_at": _iso(self.last_seen_at),
+            "fetched_at": _iso(self.fetched_at) if self.fetched_at else None,
+            "extraction": {"status": self.extraction_status, "reason": self.extraction_reason},
+            "content_hash": self.content_hash,
+            "story_id": self.story_id,
+            "duplicate_of": self.duplicate_of,
+            "rules": self.rules,
+            "word_count": self.word_count,
+        }
+        return doc
+
+
+@dataclass
+class RunReport:
+    """Counts of one run, printed at the end and stored in `mediamon-runs`.
+
+    `failures` counts every skipped or degraded item by reason, so the identity
+    entries.seen == entries.known + articles.new + entries.skipped holds.
+    """
+
+    run_id: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    counts: Counter[str] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
+    by_language: Counter[str] = field(default_factory=Counter)
+    by_source: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)  # a sample of messages, for humans
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.counts[key] += n
+
+    def fail(self, reason: str, message: str | None = None, n: int = 1) -> None:
+        self.failures[reason] += n
+        if message and len(self.errors) < 50:
+            self.errors.append(message)
+
+    def merge(self, other: RunReport) -> None:
+        """Add another report's counts (a batch's) into this one."""
+        self.counts.update(other.counts)
+        self.failures.update(other.failures)
+        self.by_language.update(other.by_language)
+        self.by_source.update(other.by_source)
+        self.errors.extend(other.errors[: max(0, 50 - len(self.errors))])
+
+    def to_document(self) -> dict[str, Any]:
+        duration = (
+            (self.finished_at - self.started_at).total_seconds() if self.finished_at else None
+        )
+        return {
+            "run_id": self.run_id,
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at) if self.finished_at else None,
+            "duration_seconds": duration,
+            "counts": dict(self.counts),
+            "failures": [{"reason": r, "count": n} for r, n in sorted(self.failures.items())],
+            "failures_total": sum(self.failures.values()),
+            "by_language": [{"key": k, "count": n} for k, n in self.by_language.most_common()],
+            "by_source": [{"key": k, "count": n} for k, n in self.by_source.most_common()],
+            "errors": self.errors,
+        }
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()
