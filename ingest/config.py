@@ -47,6 +47,7 @@ class Settings:
     # Where the embedded Elasticsearch keeps its jars, data and logs.
     home: Path = Path.home() / ".local" / "share" / "mediamon"
     batch_size: int = 200  # entries looked up, fetched and indexed together
+    extract_workers: int = 0  # processes for extraction; 0 = one per CPU core
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -67,12 +68,18 @@ class Settings:
             values["home"] = Path(env["MEDIAMON_HOME"])
         if env.get("MEDIAMON_BATCH_SIZE"):
             values["batch_size"] = _positive_int("MEDIAMON_BATCH_SIZE", env["MEDIAMON_BATCH_SIZE"])
+        if env.get("MEDIAMON_EXTRACT_WORKERS"):
+            values["extract_workers"] = _positive_int(
+                "MEDIAMON_EXTRACT_WORKERS", env["MEDIAMON_EXTRACT_WORKERS"]
+            )
         fetch = settings.fetch
         if env.get("MEDIAMON_CONCURRENCY"):
             n = _positive_int("MEDIAMON_CONCURRENCY", env["MEDIAMON_CONCURRENCY"])
             fetch = replace(fetch, concurrency=n)
         if env.get("MEDIAMON_PER_HOST"):
-            fetch = replace(fetch, per_host=_positive_int("MEDIAMON_PER_HOST", env["MEDIAMON_PER_HOST"]))
+            fetch = replace(
+                fetch, per_host=_positive_int("MEDIAMON_PER_HOST", env["MEDIAMON_PER_HOST"])
+            )
         values["fetch"] = fetch
         values.update(overrides)
         return replace(settings, **values)  # type: ignore[arg-type]

@@ -182,13 +182,50 @@ class RunReport:
             "finished_at": _iso(self.finished_at) if self.finished_at else None,
             "duration_seconds": duration,
             "counts": dict(self.counts),
-            "failures": [{"reason": r, "count": n} for r, n in sorted(self.failures.items())],
+            "failures": dict(self.failures),
+            "failure_reasons": sorted(self.failures),
             "failures_total": sum(self.failures.values()),
-            "by_language": [{"key": k, "count": n} for k, n in self.by_language.most_common()],
-            "by_source": [{"key": k, "count": n} for k, n in self.by_source.most_common()],
+            "by_language": dict(self.by_language),
+            "by_source": dict(self.by_source),
             "errors": self.errors,
         }
 
 
 def _iso(value: datetime) -> str:
     return value.isoformat()
+
+
+@dataclass
+class FeedState:
+    """What mediamon remembers about a feed between polls (stored in `mediamon-feeds`)."""
+
+    name: str
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    last_polled_at: datetime | None = None
+    last_status: str | None = None  # ok, not_modified, malformed, failed
+    last_reason: str | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+    entries_last_poll: int = 0
+    new_entries_last_poll: int = 0
+    last_new_entry_at: datetime | None = None
+    next_poll_after: datetime | None = None
+    polls: int = 0
+    not_modified: int = 0
+
+    def to_document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {}
+        for key, value in self.__dict__.items():
+            doc[key] = _iso(value) if isinstance(value, datetime) else value
+        return doc
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> FeedState:
+        values = dict(doc)
+        for key in ("last_polled_at", "last_new_entry_at", "next_poll_after"):
+            if values.get(key):
+                values[key] = datetime.fromisoformat(values[key])
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in values.items() if k in known})

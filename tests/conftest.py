@@ -17,3 +17,57 @@ def shared_dir() -> Path:
     if not (path / "corpus" / "pages.jsonl").exists():
         pytest.fail(f"shared corpus not found at {path}; set MEDIAMON_SHARED")
     return path
+
+
+# -- a real Elasticsearch ---------------------------------------------------------------
+
+import ipaddress  # noqa: E402
+import uuid  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from dataclasses import replace  # noqa: E402
+
+from elasticsearch import Elasticsearch  # noqa: E402
+
+from ingest import embedded, store  # noqa: E402
+from ingest.config import Settings  # noqa: E402
+
+# The tests' own embedded node: its own port and data folder, so it never touches a demo's.
+TEST_ES_PORT = int(os.environ.get("MEDIAMON_TEST_ES_PORT", "9209"))
+
+
+@pytest.fixture(scope="session")
+def es_url() -> Iterator[str]:
+    """`ES_URL` if set; else an embedded node started for this session and stopped after."""
+    if os.environ.get("ES_URL"):
+        yield os.environ["ES_URL"]
+        return
+    home = Path(os.environ.get("MEDIAMON_HOME", REPO / ".mediamon")) / "test"
+    already_running = embedded.status(home, TEST_ES_PORT).running
+    status = embedded.start(home, port=TEST_ES_PORT)
+    yield status.url
+    if not already_running:
+        embedded.stop(home, port=TEST_ES_PORT)
+
+
+@pytest.fixture
+def settings(es_url: str, tmp_path: Path) -> Settings:
+    """Settings for one test: its own index prefix; egress allowed to loopback servers only."""
+    return replace(
+        Settings.from_env({}),
+        es_url=es_url,
+        index_prefix=f"mmtest-{uuid.uuid4().hex[:8]}",
+        egress_allow=(ipaddress.ip_network("127.0.0.0/8"),),
+        home=tmp_path / "home",
+        extract_workers=1,
+    )
+
+
+@pytest.fixture
+def es(settings: Settings) -> Iterator[Elasticsearch]:
+    """A client with this test's templates installed; its indices are deleted afterwards."""
+    client = store.connect(settings)
+    names = store.IndexNames(settings.index_prefix)
+    store.install_templates(client, names)
+    yield client
+    store.delete_all(client, names)
+    client.close()

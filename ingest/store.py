@@ -1,0 +1,305 @@
+"""Elasticsearch: templates, known-id lookup, bulk indexing, feed state and run reports.
+
+Everything mediamon remembers lives in Elasticsearch, so workers stay stateless. The index
+templates are the JSON files in `mappings/`; this module loads them, fills in the index
+prefix and installs them. Functions take the client and the `IndexNames` as arguments.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from elastic_transport import ApiResponseMeta, HttpHeaders, Urllib3HttpNode
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport._node._base import NodeApiResponse
+from elasticsearch import ApiError, Elasticsearch, helpers
+
+from ingest.config import Settings
+from ingest.errors import StoreError
+from ingest.models import Article, FeedState, RunReport
+
+MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
+TEMPLATES = ("articles", "feeds", "runs")
+
+
+@dataclass(frozen=True)
+class IndexNames:
+    """Index and alias names under one prefix (tests use a prefix of their own)."""
+
+    prefix: str = "mediamon"
+
+    @property
+    def articles(self) -> str:
+        """The alias over every monthly article index: search and look-ups go here."""
+        return f"{self.prefix}-articles"
+
+    def article_index(self, published_at: datetime) -> str:
+        return f"{self.prefix}-articles-{published_at:%Y.%m}"
+
+    @property
+    def feeds(self) -> str:
+        return f"{self.prefix}-feeds"
+
+    @property
+    def runs(self) -> str:
+        return f"{self.prefix}-runs"
+
+
+class Es7CompatNode(Urllib3HttpNode):
+    """Lets the 8.x client talk to the embedded Elasticsearch 7.10 (see `ingest.embedded`).
+
+    The 8.x client sends `compatible-with=8` media types, which 7.10 rejects, and refuses a
+    server without the `X-Elastic-Product` header, which 7.10 predates. Only used after the
+    server said it is 7.x; 8.x and 9.x clusters get the stock node.
+    """
+
+    def perform_request(  # type: ignore[override]
+        self,
+        method: str,
+        target: str,
+        body: bytes | None = None,
+        headers: HttpHeaders | None = None,
+        **kwargs: Any,
+    ) -> NodeApiResponse:
+        plain = HttpHeaders(headers or {})
+        for name in ("accept", "content-type"):
+            if name in plain and "vnd.elasticsearch+" in plain[name]:
+                plain[name] = plain[name].split(";")[0].replace("vnd.elasticsearch+", "")
+        response = super().perform_request(method, target, body=body, headers=plain, **kwargs)
+        response_headers = HttpHeaders(response.meta.headers)
+        response_headers["x-elastic-product"] = "Elasticsearch"
+        meta = ApiResponseMeta(
+            status=response.meta.status,
+            http_version=response.meta.http_version,
+            headers=response_headers,
+            duration=response.meta.duration,
+            node=response.meta.node,
+        )
+        return NodeApiResponse(meta, response.body)
+
+
+def connect(settings: Settings) -> Elasticsearch:
+    """A client for `settings.es_url`, credentials from settings (never logged)."""
+    options: dict[str, Any] = {"request_timeout": 30, "retry_on_timeout": True, "max_retries": 3}
+    if settings.es_api_key:
+        options["api_key"] = settings.es_api_key
+    elif settings.es_username and settings.es_password:
+        options["basic_auth"] = (settings.es_username, settings.es_password)
+    probe = Elasticsearch(settings.es_url, **options)
+    try:
+        # The transport skips the client's product check, so this works on 7.x too.
+        root = probe.transport.perform_request("GET", "/", headers={"accept": "application/json"})
+    except TransportConnectionError as exc:
+        raise StoreError(
+            f"Elasticsearch is not reachable at {settings.es_url}: {exc}", transient=True
+        ) from None
+    finally:
+        probe.close()
+    version = str(root.body.get("version", {}).get("number", "0"))
+    if version.startswith("7."):
+        options["node_class"] = Es7CompatNode
+    return Elasticsearch(settings.es_url, **options)
+
+
+def load_template(name: str, names: IndexNames) -> dict[str, Any]:
+    """The index template `mappings/<name>.json` with the prefix filled in."""
+    template: dict[str, Any] = json.loads((MAPPINGS_DIR / f"{name}.json").read_text())
+    template["index_patterns"] = [
+        p.replace("{prefix}", names.prefix) for p in template["index_patterns"]
+    ]
+    aliases = template["template"].get("aliases", {})
+    template["template"]["aliases"] = {
+        k.replace("{prefix}", names.prefix): v for k, v in aliases.items()
+    }
+    return template
+
+
+def install_templates(
+    es: Elasticsearch, names: IndexNames, templates: Iterable[str] = TEMPLATES
+) -> list[str]:
+    """Install (or upgrade) the index templates and create the fixed-name indices. Idempotent."""
+    installed = []
+    for name in templates:
+        body = load_template(name, names)
+        template_name = f"{names.prefix}-{name}"
+        es.indices.put_index_template(name=template_name, **body)
+        installed.append(template_name)
+    for index in (names.feeds, names.runs):
+        if not es.indices.exists(index=index):
+            es.options(ignore_status=400).indices.create(index=index)  # 400: created meanwhile
+    return installed
+
+
+def find_known(es: Elasticsearch, names: IndexNames, ids: list[str]) -> dict[str, str]:
+    """Which of `ids` are indexed already, mapped to the monthly index holding each."""
+    if not ids:
+        return {}
+    try:
+        response = es.options(ignore_status=404).search(
+            index=names.articles, query={"ids": {"values": ids}}, source=False, size=len(ids)
+        )
+    except TransportConnectionError as exc:
+        raise StoreError(f"Elasticsearch went away: {exc}", transient=True) from None
+    return {hit["_id"]: hit["_index"] for hit in response.get("hits", {}).get("hits", [])}
+
+
+# Adds the feed and bumps last_seen_at without fetching the page again; a no-op write when
+# nothing changes, so re-runs do not rewrite documents.
+_SEEN_AGAIN = """
+boolean changed = false;
+if (ctx._source.feeds == null) { ctx._source.feeds = new ArrayList(); }
+for (f in params.feeds) {
+  if (!ctx._source.feeds.contains(f)) { ctx._source.feeds.add(f); changed = true; }
+}
+if (ctx._source.last_seen_at == null || ctx._source.last_seen_at.compareTo(params.seen) < 0) {
+  ctx._source.last_seen_at = params.seen; changed = true;
+}
+if (!changed) { ctx.op = 'noop'; }
+"""
+
+
+def mark_seen_again(
+    es: Elasticsearch,
+    known: Mapping[str, str],
+    feeds_by_id: Mapping[str, list[str]],
+    seen_at: datetime,
+) -> Counter[str]:
+    """Record that known articles were listed again (by these feeds, at `seen_at`)."""
+    actions = (
+        {
+            "_op_type": "update",
+            "_index": index,
+            "_id": doc_id,
+            "script": {
+                "source": _SEEN_AGAIN,
+                "params": {
+                    "feeds": sorted(feeds_by_id.get(doc_id, [])),
+                    "seen": seen_at.isoformat(),
+                },
+            },
+        }
+        for doc_id, index in known.items()
+    )
+    outcome = _run_bulk(es, actions)
+    return outcome.failures
+
+
+@dataclass
+class BulkOutcome:
+    """What a bulk write did: item counts by result, failures by reason, ids that failed."""
+
+    created: int = 0
+    conflicts: int = 0  # create-only write of an id that exists: another worker won the race
+    failures: Counter[str] = field(default_factory=Counter)
+    failed_ids: dict[str, str] = field(default_factory=dict)  # id -> error message
+
+
+def bulk_index(es: Elasticsearch, names: IndexNames, articles: Iterable[Article]) -> BulkOutcome:
+    """Create-only bulk write of new articles into their monthly indices.
+
+    429s are retried with backoff by the helper; every other item-level error is counted
+    under `index:<error type>` and returned, never ignored.
+    """
+    actions = (
+        {
+            "_op_type": "create",
+            "_index": names.article_index(article.published_at),
+            "_id": article.id,
+            "_source": article.to_document(),
+        }
+        for article in articles
+    )
+    return _run_bulk(es, actions)
+
+
+def _run_bulk(es: Elasticsearch, actions: Iterator[dict[str, Any]]) -> BulkOutcome:
+    outcome = BulkOutcome()
+    try:
+        for ok, item in helpers.streaming_bulk(
+            es, actions, chunk_size=500, max_retries=5, initial_backoff=1, max_backoff=30,
+            raise_on_error=False, raise_on_exception=False,
+        ):  # fmt: skip
+            _, result = next(iter(item.items()))
+            if ok:
+                outcome.created += result.get("result") == "created"
+            elif result.get("status") == 409:
+                outcome.conflicts += 1
+            else:
+                reason = _item_error_type(result)
+                outcome.failures[f"index:{reason}"] += 1
+                outcome.failed_ids[str(result.get("_id"))] = _item_error_message(result)
+    except TransportConnectionError as exc:
+        raise StoreError(
+            f"Elasticsearch went away during a bulk write: {exc}", transient=True
+        ) from None
+    return outcome
+
+
+def _item_error_type(result: dict[str, Any]) -> str:
+    error = result.get("error")
+    if isinstance(error, dict):
+        return str(error.get("type", "unknown"))
+    return f"http_{result.get('status', 'unknown')}"
+
+
+def _item_error_message(result: dict[str, Any]) -> str:
+    error = result.get("error")
+    if isinstance(error, dict):
+        return f"{error.get('type')}: {error.get('reason')}"
+    return str(error)
+
+
+def load_feed_states(
+    es: Elasticsearch, names: IndexNames, feed_names: list[str]
+) -> dict[str, FeedState]:
+    """The stored state of these feeds (missing ones are simply absent)."""
+    if not feed_names:
+        return {}
+    response = es.mget(index=names.feeds, ids=feed_names)
+    return {
+        doc["_id"]: FeedState.from_document(doc["_source"])
+        for doc in response["docs"]
+        if doc.get("found")
+    }
+
+
+def save_feed_states(es: Elasticsearch, names: IndexNames, states: Iterable[FeedState]) -> None:
+    actions = (
+        {
+            "_op_type": "index",
+            "_index": names.feeds,
+            "_id": state.name,
+            "_source": state.to_document(),
+        }
+        for state in states
+    )
+    outcome = _run_bulk(es, actions)
+    if outcome.failures:
+        raise StoreError(
+            f"could not save feed state: {dict(outcome.failures)} {outcome.failed_ids}"
+        )
+
+
+def save_run_report(es: Elasticsearch, names: IndexNames, report: RunReport) -> None:
+    try:
+        es.index(index=names.runs, id=report.run_id, document=report.to_document())
+    except ApiError as exc:
+        raise StoreError(f"could not store run report {report.run_id}: {exc}") from None
+
+
+def refresh(es: Elasticsearch, names: IndexNames) -> None:
+    """Make recent writes searchable (tests and the demo; runs do not need it)."""
+    es.options(ignore_status=404).indices.refresh(index=f"{names.prefix}-*")
+
+
+def delete_all(es: Elasticsearch, names: IndexNames) -> None:
+    """Remove every index and template under this prefix (tests clean up with it)."""
+    es.options(ignore_status=404).indices.delete(index=f"{names.prefix}-*", expand_wildcards="all")
+    for name in TEMPLATES:
+        es.options(ignore_status=404).indices.delete_index_template(name=f"{names.prefix}-{name}")

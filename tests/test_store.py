@@ -1,0 +1,125 @@
+"""The Elasticsearch layer against a real Elasticsearch (mappings, analyzers, bulk errors)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from ingest import store
+from ingest.config import Settings
+from ingest.models import Article, FeedState, RunReport
+
+pytestmark = pytest.mark.es
+NOW = datetime(2026, 1, 2, tzinfo=UTC)
+
+
+def article(doc_id: str, body: str, published: datetime, **changes: object) -> Article:
+    base = Article(
+        id=doc_id, url=f"https://nos.nl/{doc_id}", canonical_url=f"https://nos.nl/{doc_id}",
+        domain="nos.nl", source="NOS", feeds=["nos"], title=f"Titel {doc_id}", summary="",
+        body=body, language="nl", language_confidence=0.99, language_source="text",
+        published_at=published, date_source="page", first_seen_at=NOW, last_seen_at=NOW,
+        fetched_at=NOW, extraction_status="ok",
+    )  # fmt: skip
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def names_of(settings: Settings) -> store.IndexNames:
+    return store.IndexNames(settings.index_prefix)
+
+
+def test_templates_install_idempotently(es: Elasticsearch, settings: Settings) -> None:
+    names = names_of(settings)
+    assert store.install_templates(es, names) == store.install_templates(es, names)
+    template = es.indices.get_index_template(name=f"{names.prefix}-articles")
+    patterns = template["index_templates"][0]["index_template"]["index_patterns"]
+    assert patterns == [f"{names.prefix}-articles-*"]
+
+
+def test_articles_land_in_monthly_indices_behind_one_alias(es: Elasticsearch, settings: Settings) -> None:
+    names = names_of(settings)
+    outcome = store.bulk_index(es, names, [
+        article("a", "tekst", datetime(2021, 11, 16, tzinfo=UTC)),
+        article("b", "tekst", datetime(2021, 12, 1, tzinfo=UTC)),
+    ])  # fmt: skip
+    assert outcome.created == 2 and not outcome.failures
+    store.refresh(es, names)
+    assert store.find_known(es, names, ["a", "b", "c"]) == {
+        "a": f"{names.prefix}-articles-2021.11",
+        "b": f"{names.prefix}-articles-2021.12",
+    }
+
+
+def test_create_only_writes_never_overwrite(es: Elasticsearch, settings: Settings) -> None:
+    names = names_of(settings)
+    first = store.bulk_index(es, names, [article("a", "eerste", NOW)])
+    second = store.bulk_index(es, names, [article("a", "tweede", NOW)])
+    assert (first.created, second.created, second.conflicts) == (1, 0, 1)
+    assert es.get(index=names.article_index(NOW), id="a")["_source"]["body"] == "eerste"
+
+
+def test_item_errors_are_counted_with_their_reason(es: Elasticsearch, settings: Settings) -> None:
+    names = names_of(settings)
+    bad = article("bad", "tekst", NOW)
+    bad_doc = bad.to_document()
+    bad_doc["word_count"] = "not a number"  # mapping says integer
+    good = article("good", "tekst", NOW)
+    actions = [bad, good]
+
+    class Broken(Article):
+        def to_document(self) -> dict[str, object]:
+            return bad_doc
+
+    actions[0] = Broken(**bad.__dict__)
+    outcome = store.bulk_index(es, names, actions)
+    assert outcome.created == 1
+    assert outcome.failures == {"index:mapper_parsing_exception": 1}
+    assert "bad" in outcome.failed_ids
+
+
+def test_strict_mapping_rejects_unknown_fields(es: Elasticsearch, settings: Settings) -> None:
+    names = names_of(settings)
+    doc = article("x", "tekst", NOW).to_document() | {"surprise": 1}
+    with pytest.raises(Exception, match="strict_dynamic_mapping_exception"):
+        es.index(index=names.article_index(NOW), id="x", document=doc)
+
+
+def test_dutch_stemming_finds_inflected_forms(es: Elasticsearch, settings: Settings) -> None:
+    names = names_of(settings)
+    body = "Duizenden vluchtelingen en migranten aan de Pools-Wit-Russische grens."
+    store.bulk_index(es, names, [article("nl", body, NOW)])
+    store.refresh(es, names)
+    stemmed = es.search(index=names.articles, query={"match": {"body.nl": "vluchteling"}})
+    neutral = es.search(index=names.articles, query={"match": {"body": "vluchteling"}})
+    assert stemmed["hits"]["total"]["value"] == 1
+    assert neutral["hits"]["total"]["value"] == 0  # the neutral field does not stem
+
+
+def test_seen_again_adds_feed_and_bumps_last_seen(es: Elasticsearch, settings: Settings) -> None:
+    names = names_of(settings)
+    store.bulk_index(es, names, [article("a", "tekst", NOW)])
+    store.refresh(es, names)
+    known = store.find_known(es, names, ["a"])
+    later = datetime(2026, 1, 3, tzinfo=UTC)
+    assert not store.mark_seen_again(es, known, {"a": ["nos", "rtl"]}, later)
+    source = es.get(index=known["a"], id="a")["_source"]
+    assert source["feeds"] == ["nos", "rtl"]
+    assert source["last_seen_at"].startswith("2026-01-03")
+    assert source["first_seen_at"].startswith("2026-01-02")
+
+
+def test_feed_state_and_run_report_round_trip(es: Elasticsearch, settings: Settings) -> None:
+    names = names_of(settings)
+    state = FeedState(name="nos", url="https://nos.nl/rss", etag='"abc"', last_polled_at=NOW)
+    store.save_feed_states(es, names, [state])
+    assert store.load_feed_states(es, names, ["nos", "other"]) == {"nos": state}
+    report = RunReport(run_id="r1", started_at=NOW, finished_at=NOW)
+    report.count("entries.seen", 3)
+    report.fail("page:http_404")
+    store.save_run_report(es, names, report)
+    stored = es.get(index=names.runs, id="r1")["_source"]
+    assert stored["counts"] == {"entries.seen": 3}
+    assert stored["failure_reasons"] == ["page:http_404"]
