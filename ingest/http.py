@@ -1,0 +1,491 @@
+"""The one egress point of mediamon: every outbound request goes through `HttpClient`.
+
+For every request (feed, page, robots.txt) and every redirect hop, the client checks the URL
+scheme, resolves the host itself and refuses non-public addresses (the egress guard), keeps
+within the global and per-host concurrency limits, the connect/read timeouts, a wall-clock
+deadline and a cap on the decoded body size. Pages also honour robots.txt.
+
+Every failure is raised as a `FetchError` whose `reason` is one of:
+
+    permanent  bad_url, bad_scheme, egress_refused, too_many_redirects, redirect_loop,
+               too_large, bad_encoding, not_html, robots_disallowed, http_<3xx/4xx but 429>
+    transient  timeout, deadline, connect_error, dns_error, protocol_error,
+               http_429, http_<5xx>, robots_unavailable
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import ipaddress
+import re
+import socket
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urljoin
+
+import httpcore
+import httpx
+from protego import Protego
+
+from ingest.config import FetchLimits
+from ingest.errors import FetchError, PermanentFetchError, TransientFetchError
+from ingest.models import Page
+
+__all__ = ["FeedResponse", "HttpClient", "decode_html"]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
+FEED_ACCEPT = "application/rss+xml,application/atom+xml,application/xml;q=0.9,*/*;q=0.5"
+# Only zlib codings are asked for: they are the ones we can inflate with a bound on the output.
+ACCEPT_ENCODING = "gzip, deflate"
+ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309 §2.5: parse at least the first 500 KiB, ignore the rest
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+@dataclass(frozen=True)
+class FeedResponse:
+    """A fetched feed document; `status` 304 means not modified and `content` is empty."""
+
+    url: str
+    final_url: str
+    status: int
+    content: bytes
+    etag: str | None
+    last_modified: str | None
+
+
+class _EgressRefused(Exception):
+    """Raised inside the transport, where the URL is unknown; mapped in `HttpClient`."""
+
+
+class _NameNotResolved(Exception):
+    """DNS gave no address; kept apart from httpx's ConnectError so it maps to `dns_error`."""
+
+
+def _embedded_ipv4(address: Address) -> Address:
+    """The IPv4 address an IPv6 one carries (mapped, NAT64, 6to4), else the address itself."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return address.ipv4_mapped
+        if address in NAT64:
+            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if address.sixtofour:
+            return address.sixtofour
+    return address
+
+
+def _is_permitted(address: Address, allow: Iterable[Network]) -> bool:
+    """True if `address` may be connected to: inside `allow`, else globally routable unicast.
+
+    `is_global` is false for loopback, private, link-local (cloud metadata), CGNAT,
+    unspecified and reserved ranges; multicast must be excluded on its own.
+    """
+    inner = _embedded_ipv4(address)
+    if any(a in net for net in allow for a in (address, inner)):
+        return True
+    return inner.is_global and not inner.is_multicast
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore network backend that connects only to addresses the egress guard accepted.
+
+    The host is resolved here, every address is checked, and the socket is opened to one of
+    the checked addresses, so a second DNS answer can never slip in between check and connect.
+    TLS still verifies and sends SNI for the original name: httpcore passes it separately.
+    """
+
+    def __init__(self, allow: tuple[Network, ...]) -> None:
+        self._allow = allow
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await _resolve(host, port, timeout)
+        refused = [a for a in addresses if not _is_permitted(a, self._allow)]
+        if refused:
+            raise _EgressRefused(f"{host} resolves to {refused[0]}")
+        last_error: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    str(address), port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last_error = exc
+        assert last_error is not None  # _resolve never returns an empty list
+        raise last_error
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+async def _resolve(host: str, port: int, timeout: float | None) -> list[Address]:
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        # RFC 6761 §6.3, as curl and browsers do: never ask DNS. The demo and the tests serve
+        # virtual hosts such as derstandard.at.localhost from one local server.
+        return [ipaddress.IPv4Address("127.0.0.1")]
+    try:
+        return [ipaddress.ip_address(name)]
+    except ValueError:
+        pass
+    try:
+        async with asyncio.timeout(timeout):
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                name, port, type=socket.SOCK_STREAM
+            )
+    except TimeoutError:
+        raise httpcore.ConnectTimeout(f"resolving {name} took more than {timeout}s") from None
+    except (socket.gaierror, UnicodeError) as exc:
+        raise _NameNotResolved(f"{name}: {exc}") from exc
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    if not addresses:
+        raise _NameNotResolved(f"{name}: no address")
+    return list(dict.fromkeys(addresses))
+
+
+def _guarded_transport(limits: FetchLimits, allow: tuple[Network, ...]) -> httpx.AsyncHTTPTransport:
+    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    # httpx offers no public way to choose the network backend, so its pool is swapped for one
+    # that connects only through the guard (the egress tests fail if this stops working).
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=limits.concurrency,
+        max_keepalive_connections=limits.concurrency,
+        keepalive_expiry=5.0,
+        network_backend=GuardedBackend(allow),
+    )
+    return transport
+
+
+def _inflater(content_encoding: str, url: str) -> Callable[[bytes, int], bytes]:
+    """`(chunk, max_length) -> bytes` undoing Content-Encoding, never returning more than asked.
+
+    httpx's own decoders inflate a whole network chunk at once, so a small gzip bomb could
+    allocate far more than the size cap before the cap is ever checked.
+    """
+    codings = [c.strip().lower() for c in content_encoding.split(",")]
+    codings = [c for c in codings if c not in ("", "identity")]
+    if not codings:
+        return lambda chunk, _: chunk
+    if codings in (["gzip"], ["x-gzip"], ["deflate"]):
+        return zlib.decompressobj(zlib.MAX_WBITS | 32).decompress  # | 32: gzip or zlib header
+    raise PermanentFetchError("bad_encoding", url, f"Content-Encoding {content_encoding}")
+
+
+def _media_type(headers: httpx.Headers) -> str:
+    return headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _looks_like_html(body: bytes) -> bool:
+    head = body[:1024].lower()
+    return b"<html" in head or b"<!doctype html" in head
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """What one fetch sends and what it accepts back."""
+
+    headers: dict[str, str]
+    robots: bool  # check robots.txt on every hop
+    html_only: bool = False  # refuse a declared non-HTML Content-Type before reading the body
+    max_bytes: int | None = None  # else limits.max_bytes
+    truncate: bool = False  # cut the body at max_bytes instead of failing
+
+
+@dataclass(frozen=True)
+class _Response:
+    url: httpx.URL
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    charset: str | None = None  # from Content-Type
+    location: str | None = None  # set on a redirect
+
+
+_TRANSPORT_ERRORS: tuple[tuple[type[Exception], type[FetchError], str], ...] = (
+    (_EgressRefused, PermanentFetchError, "egress_refused"),
+    (_NameNotResolved, TransientFetchError, "dns_error"),
+    (httpx.TimeoutException, TransientFetchError, "timeout"),
+    (httpx.NetworkError, TransientFetchError, "connect_error"),  # refused, reset, broken pipe
+    (OSError, TransientFetchError, "connect_error"),
+)
+
+_FOREIGN_ERRORS = (httpx.HTTPError, *(foreign for foreign, _, _ in _TRANSPORT_ERRORS))
+
+
+def _map_transport_error(exc: Exception, url: str, hop: httpx.URL) -> FetchError:
+    detail = f"{hop}: {exc}" if str(hop) != url else str(exc)
+    for foreign, mapped, reason in _TRANSPORT_ERRORS:
+        if isinstance(exc, foreign):
+            return mapped(reason, url, detail)
+    return TransientFetchError("protocol_error", url, detail)  # malformed or cut-off answer
+
+
+def _parse_url(raw: str, url: str, base: httpx.URL | None = None) -> httpx.URL:
+    """`raw` (relative to `base`) as an http(s) URL without fragment, else a FetchError."""
+    try:
+        parsed = httpx.URL(urljoin(str(base), raw) if base else raw)
+    except (httpx.InvalidURL, ValueError) as exc:  # ValueError includes UnicodeError
+        raise PermanentFetchError("bad_url", url, str(exc)) from exc
+    if parsed.scheme not in ("http", "https"):
+        raise PermanentFetchError("bad_scheme", url, str(parsed))
+    if not parsed.host:
+        raise PermanentFetchError("bad_url", url, f"{parsed}: no host")
+    return parsed.copy_with(fragment=None)
+
+
+class HttpClient:
+    """Async HTTP client for feeds, pages and robots.txt, with the guarantees of this module.
+
+    Create one per run at the edge (`async with HttpClient(settings.fetch, ...) as http:`) and
+    pass it in; never keep one in a module global. `stats` counts requests and outcomes.
+    """
+
+    def __init__(
+        self,
+        limits: FetchLimits,
+        egress_allow: tuple[Network, ...] = (),
+        *,
+        respect_robots: bool = True,
+    ) -> None:
+        self.limits = limits
+        self.respect_robots = respect_robots
+        self.stats: Counter[str] = Counter()
+        self._transport = _guarded_transport(limits, egress_allow)
+        self._client = httpx.AsyncClient(
+            transport=self._transport,
+            trust_env=False,  # an environment proxy would connect around the egress guard
+            follow_redirects=False,  # _fetch follows them, checking every hop
+            timeout=httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout),
+            headers={"User-Agent": limits.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
+        )
+        self._all_slots = asyncio.Semaphore(limits.concurrency)
+        self._host_slots: dict[str, asyncio.Semaphore] = {}
+        self._robots: dict[str, Protego | str] = {}  # origin -> rules, or why unavailable
+        self._robots_locks: dict[str, asyncio.Lock] = {}
+
+    async def __aenter__(self) -> HttpClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._client.aclose()
+
+    async def fetch_page(self, url: str) -> Page:
+        """Fetch an HTML page (following redirects, honouring robots.txt) and decode it."""
+        ask = _Ask({"Accept": PAGE_ACCEPT}, robots=self.respect_robots, html_only=True)
+        try:
+            response = await self._fetch(url, ask)
+            if response.status == 304:  # never asked for: pages are fetched unconditionally
+                raise PermanentFetchError("http_304", url, str(response.url))
+            media_type = _media_type(response.headers)
+            if not media_type and not _looks_like_html(response.body):
+                raise PermanentFetchError("not_html", url, "no Content-Type, body not HTML")
+        except FetchError as exc:
+            self.stats[f"failed:{exc.reason}"] += 1
+            raise
+        self.stats["pages"] += 1
+        return Page(
+            url=url,
+            final_url=str(response.url),
+            status=response.status,
+            html=decode_html(response.body, response.charset),
+            content_type=media_type or "text/html",
+            fetched_at=datetime.now(UTC),
+        )
+
+    async def fetch_feed(
+        self, url: str, etag: str | None = None, last_modified: str | None = None
+    ) -> FeedResponse:
+        """Fetch a feed document with a conditional GET; any content type is returned as is."""
+        headers = {"Accept": FEED_ACCEPT}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        try:
+            # robots.txt is not consulted: a feed is a URL a user subscribed to on purpose, and
+            # its publisher offers it for automatic polling (feed readers behave the same way).
+            response = await self._fetch(url, _Ask(headers, robots=False))
+        except FetchError as exc:
+            self.stats[f"failed:{exc.reason}"] += 1
+            raise
+        self.stats["not_modified" if response.status == 304 else "feeds"] += 1
+        return FeedResponse(
+            url=url,
+            final_url=str(response.url),
+            status=response.status,
+            content=b"" if response.status == 304 else response.body,
+            etag=response.headers.get("etag"),
+            last_modified=response.headers.get("last-modified"),
+        )
+
+    async def _fetch(self, url: str, ask: _Ask) -> _Response:
+        target = _parse_url(url, url)
+        seen = {target}
+        for _ in range(self.limits.max_redirects + 1):
+            if ask.robots:
+                await self._check_robots(target, url)
+            response = await self._fetch_once(target, url, ask)
+            if response.location is None:
+                return response
+            target = _parse_url(response.location, url, base=target)
+            if target in seen:
+                raise PermanentFetchError("redirect_loop", url, str(target))
+            seen.add(target)
+            self.stats["redirects"] += 1
+        raise PermanentFetchError("too_many_redirects", url, str(target))
+
+    async def _fetch_once(self, target: httpx.URL, url: str, ask: _Ask) -> _Response:
+        per_host = self._host_slots.setdefault(target.host, asyncio.Semaphore(self.limits.per_host))
+        async with self._all_slots, per_host:
+            self.stats["requests"] += 1
+            try:
+                # Timeouts bound each read; only a deadline stops a server trickling bytes.
+                async with asyncio.timeout(self.limits.deadline):
+                    return await self._exchange(target, url, ask)
+            except TimeoutError:
+                detail = f"{target}: no complete response within {self.limits.deadline}s"
+                raise TransientFetchError("deadline", url, detail) from None
+            except _FOREIGN_ERRORS as exc:
+                raise _map_transport_error(exc, url, target) from exc
+
+    async def _exchange(self, target: httpx.URL, url: str, ask: _Ask) -> _Response:
+        request = self._client.build_request("GET", target, headers=ask.headers)
+        # Not client.send(): even with follow_redirects=False it parses Location into a next
+        # request and raises on one it cannot parse, before we could judge the hop ourselves.
+        response = await self._transport.handle_async_request(request)
+        response.request = request
+        self._client.cookies.extract_cookies(response)
+        try:
+            status, location = response.status_code, response.headers.get("location")
+            if status in REDIRECT_STATUSES and location:
+                return _Response(target, status, response.headers, b"", None, location)
+            if not (200 <= status < 300 or status == 304):
+                error = (
+                    TransientFetchError if status == 429 or status >= 500 else PermanentFetchError
+                )
+                raise error(f"http_{status}", url, str(target))
+            media_type = _media_type(response.headers)
+            if ask.html_only and media_type and media_type not in HTML_TYPES:
+                raise PermanentFetchError("not_html", url, media_type)  # before reading the body
+            cap = self.limits.max_bytes if ask.max_bytes is None else ask.max_bytes
+            body = await self._read_body(response, url, cap, ask.truncate)
+            return _Response(target, status, response.headers, body, response.charset_encoding)
+        finally:
+            await response.aclose()
+
+    async def _read_body(
+        self, response: httpx.Response, url: str, cap: int, truncate: bool
+    ) -> bytes:
+        declared = response.headers.get("content-length", "")
+        if not truncate and declared.isdigit() and int(declared) > cap:
+            raise PermanentFetchError("too_large", url, f"Content-Length {declared} > {cap}")
+        inflate = _inflater(response.headers.get("content-encoding", ""), url)
+        body = bytearray()
+        async for chunk in response.aiter_raw():
+            try:
+                body += inflate(chunk, cap - len(body) + 1)  # one byte over the cap is enough
+            except zlib.error as exc:
+                raise PermanentFetchError("bad_encoding", url, str(exc)) from exc
+            if len(body) > cap:
+                if truncate:
+                    return bytes(body[:cap])
+                raise PermanentFetchError("too_large", url, f"more than {cap} bytes")
+        return bytes(body)
+
+    async def _check_robots(self, target: httpx.URL, url: str) -> None:
+        origin = f"{target.scheme}://{target.netloc.decode('ascii')}"
+        rules = await self._robots_for(origin)
+        if isinstance(rules, str):
+            raise TransientFetchError("robots_unavailable", url, f"{origin}/robots.txt: {rules}")
+        if not rules.can_fetch(str(target), self.limits.user_agent):
+            raise PermanentFetchError("robots_disallowed", url, str(target))
+
+    async def _robots_for(self, origin: str) -> Protego | str:
+        # The lock makes concurrent first requests to a host share one robots.txt fetch.
+        async with self._robots_locks.setdefault(origin, asyncio.Lock()):
+            if origin not in self._robots:
+                self._robots[origin] = await self._load_robots(origin)
+        return self._robots[origin]
+
+    async def _load_robots(self, origin: str) -> Protego | str:
+        """Rules per RFC 9309 §2.3.1: 4xx (or unusable) means no rules; 5xx or unreachable
+        means disallow everything, remembered for this client's life (one run)."""
+        self.stats["robots_fetches"] += 1
+        cap = min(ROBOTS_MAX_BYTES, self.limits.max_bytes)
+        try:
+            ask = _Ask({"Accept": "text/plain"}, robots=False, max_bytes=cap, truncate=True)
+            response = await self._fetch(f"{origin}/robots.txt", ask)
+        except TransientFetchError as exc:  # includes 429: a request to slow down, not "no rules"
+            return exc.reason
+        except PermanentFetchError:
+            return Protego.parse("")
+        return Protego.parse(response.body.decode("utf-8", errors="replace"))
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-z0-9_.:-]+)""", re.IGNORECASE)
+_BOMS = {
+    codecs.BOM_UTF8: "utf-8",
+    codecs.BOM_UTF16_LE: "utf-16-le",
+    codecs.BOM_UTF16_BE: "utf-16-be",
+}
+# WHATWG Encoding Standard: these labels mean windows-1252 on the web (0x80-0x9f are quotes).
+_WEB_ALIASES = {"iso8859-1": "cp1252", "ascii": "cp1252"}
+_SINGLE_BYTE_PREFIXES = ("cp125", "iso8859", "koi8", "mac-", "latin", "ascii")
+
+
+def _codec(label: str | None) -> str | None:
+    if not label:
+        return None
+    try:
+        info = codecs.lookup(label.strip().strip("\"'"))
+    except LookupError:
+        return None
+    if not info._is_text_encoding:  # type: ignore[attr-defined]  # e.g. "base64"
+        return None
+    return _WEB_ALIASES.get(info.name, info.name)
+
+
+def _is_utf8(content: bytes) -> bool:
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def decode_html(content: bytes, declared_charset: str | None) -> str:
+    """Decode an HTML body to text; never raises, and does not trust a wrong charset.
+
+    The charset is taken from a byte-order mark, else `declared_charset` (the Content-Type
+    header's), else a `<meta charset>`/http-equiv in the first 2 KB, else UTF-8 (windows-1252
+    when nothing is declared and the bytes are not UTF-8). A declared single-byte charset
+    (latin-1, cp1252, iso-8859-*) loses to UTF-8 when the bytes are valid non-ASCII UTF-8:
+    that combination is practically never genuine single-byte text, and is common mislabelling.
+    Undecodable bytes become U+FFFD.
+    """
+    for bom, encoding in _BOMS.items():
+        if content.startswith(bom):
+            return content[len(bom) :].decode(encoding, errors="replace")
+    meta = _META_CHARSET.search(content[:2048])
+    codec = _codec(declared_charset) or _codec(meta.group(1).decode() if meta else None)
+    if codec is None:
+        codec = "utf-8" if _is_utf8(content) else "cp1252"
+    elif codec.startswith(_SINGLE_BYTE_PREFIXES) and not content.isascii() and _is_utf8(content):
+        codec = "utf-8"
+    return content.decode(codec, errors="replace")
