@@ -19,6 +19,7 @@ Layout under `home` (``Settings.home``)::
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -105,7 +106,18 @@ def install(home: Path) -> Path:
 
 
 def start(home: Path, port: int = 9200, heap: str = DEFAULT_HEAP) -> EmbeddedStatus:
-    """Start the node (installing it first if needed), or reuse the one already running."""
+    """Start the node (installing it first if needed), or reuse the one already running.
+
+    Two callers at once (two test sessions, a demo and a test) must not both start a node
+    on one data folder: the second waits on a file lock, then finds the first one's node.
+    """
+    es_dir(home).mkdir(parents=True, exist_ok=True)
+    with (es_dir(home) / "start.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _start_locked(home, port, heap)
+
+
+def _start_locked(home: Path, port: int, heap: str) -> EmbeddedStatus:
     current = status(home, port)
     if current.running:
         return current

@@ -128,7 +128,7 @@ def parse_feed(
         result.reason = "feed:not_a_feed"
         return result
     for raw in parsed.entries:
-        entry, skip_reason = _entry(raw, feed, feed_url, declared, title, now)
+        entry, skip_reason = _entry(raw, feed, feed_url, declared, now)
         if entry is None:
             result.skipped[skip_reason] += 1
         else:
@@ -137,7 +137,7 @@ def parse_feed(
 
 
 def _entry(
-    raw: Any, feed: Feed, feed_url: str, language: str | None, feed_title: str, now: datetime
+    raw: Any, feed: Feed, feed_url: str, language: str | None, now: datetime
 ) -> tuple[FeedEntry | None, str]:
     link = (raw.get("link") or "").strip()
     if not link and str(raw.get("id", "")).startswith(("http://", "https://")):
@@ -158,10 +158,17 @@ def _entry(
             authors=tuple(a["name"] for a in raw.get("authors", []) if a.get("name")),
             tags=tuple(t["term"] for t in raw.get("tags", []) if t.get("term")),
             language=language,
-            source=feed.source or feed_title or None,
+            # The feeds file wins; an aggregator's per-item <source> names the publisher.
+            source=feed.source or _item_source(raw),
         ),
         "",
     )
+
+
+def _item_source(raw: Any) -> str | None:
+    source = raw.get("source")
+    title = source.get("title") if isinstance(source, dict) else None
+    return _clean(title) or None if isinstance(title, str) else None
 
 
 def _entry_date(raw: Any, now: datetime) -> datetime | None:

@@ -71,3 +71,20 @@ def es(settings: Settings) -> Iterator[Elasticsearch]:
     yield client
     store.delete_all(client, names)
     client.close()
+
+
+# -- a real local HTTP server -----------------------------------------------------------
+
+from pytest_httpserver import HTTPServer  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def make_httpserver() -> Iterator[HTTPServer]:
+    """pytest-httpserver's server, threaded like real sites: one slow page must not hold up
+    the others. Bound to 127.0.0.1 only."""
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()

@@ -95,7 +95,16 @@ def test_atom_entries() -> None:
     assert [(e.url, e.title, e.summary) for e in parsed.entries] == [
         ("https://example.de/eins", "Eins", "Kurz")
     ]
-    assert parsed.entries[0].source == "Atom feed"  # no source configured: the feed's title
+    assert parsed.entries[0].source is None  # a feed's title is not a publisher name
+    assert parsed.title == "Atom feed"
+
+
+def test_item_source_names_the_publisher_of_aggregated_feeds() -> None:
+    content = RSS.replace(b"<guid>a1</guid>", b'<guid>a1</guid><source url="https://nos.nl/rss">NOS</source>', 1)
+    parsed = parse_feed(content, Feed("agg", "http://127.0.0.1/feed.xml"), FEED.url, NOW)
+    assert parsed.entries[0].source == "NOS"
+    configured = parse_feed(content, FEED, FEED.url, NOW)
+    assert configured.entries[0].source == "Test"  # the feeds file wins
 
 
 def test_truncated_feed_keeps_what_parses() -> None:

@@ -1,0 +1,34 @@
+# `make demo` and `make test` set everything up themselves: a .venv in the repo, the Python
+# packages, and the embedded Elasticsearch's jars (resolved with Maven on first use).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export MEDIAMON_HOME ?= $(CURDIR)/.mediamon
+
+.PHONY: demo test lint bench es-start es-stop clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[test]"
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/mediamon demo
+
+test: $(BIN)/.installed
+	$(BIN)/pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check ingest dags tests benchmarks
+	$(BIN)/ruff format --check ingest dags tests benchmarks
+
+es-start: $(BIN)/.installed
+	$(BIN)/mediamon es start
+
+es-stop: $(BIN)/.installed
+	$(BIN)/mediamon es stop
+
+clean:
+	-$(BIN)/mediamon es stop
+	rm -rf $(VENV) .mediamon

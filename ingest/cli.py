@@ -1,0 +1,269 @@
+"""The `mediamon` command: embedded Elasticsearch, setup, runs, search and the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgressBar
+from rich.table import Table
+
+from ingest import embedded, store
+from ingest.config import DEFAULT_ES_PORT, Settings, parse_cidrs
+from ingest.errors import MediamonError
+from ingest.models import RunReport
+
+REPO = Path(__file__).resolve().parent.parent
+console = Console()
+
+
+class _Group(click.Group):
+    """Turns mediamon's own errors into one clear line and a non-zero exit, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MediamonError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Group)
+@click.option("--es-url", envvar="ES_URL", help="Elasticsearch URL [env ES_URL; default: embedded]")
+@click.option("--prefix", envvar="MEDIAMON_INDEX_PREFIX", default="mediamon", show_default=True,
+              help="Prefix of every index and template name.")  # fmt: skip
+@click.pass_context
+def cli(ctx: click.Context, es_url: str | None, prefix: str) -> None:
+    """mediamon: news feeds into Elasticsearch, searchable and alerting.
+
+    Without --es-url/ES_URL it talks to the embedded Elasticsearch on 127.0.0.1:9200
+    (`mediamon es start`).
+    """
+    overrides: dict[str, Any] = {"index_prefix": prefix}
+    if es_url:
+        overrides["es_url"] = es_url
+    ctx.obj = Settings.from_env(**overrides)
+
+
+# -- embedded Elasticsearch -------------------------------------------------------------
+
+
+@cli.group()
+def es() -> None:
+    """Start, stop or check the embedded Elasticsearch (data kept between starts)."""
+
+
+@es.command("start")
+@click.option("--port", default=DEFAULT_ES_PORT, show_default=True, help="HTTP port on 127.0.0.1.")
+@click.option("--heap", default=embedded.DEFAULT_HEAP, show_default=True, help="Java heap size.")
+@click.pass_obj
+def es_start(settings: Settings, port: int, heap: str) -> None:
+    """Start it (first time: resolve the jars with Maven), or reuse the running one."""
+    with console.status(f"Starting Elasticsearch {embedded.ES_VERSION} on 127.0.0.1:{port} …"):
+        status = embedded.start(settings.home, port=port, heap=heap)
+    console.print(f"[green]✓[/] {status.message} (data under {embedded.es_dir(settings.home)})")
+
+
+@es.command("install")
+@click.pass_obj
+def es_install(settings: Settings) -> None:
+    """Resolve the Elasticsearch jars with Maven (done by `es start` when needed)."""
+    lib = embedded.install(settings.home)
+    console.print(f"[green]✓[/] Elasticsearch {embedded.ES_VERSION} jars in {lib}")
+
+
+@es.command("stop")
+@click.option("--port", default=DEFAULT_ES_PORT, show_default=True)
+@click.pass_obj
+def es_stop(settings: Settings, port: int) -> None:
+    """Stop the embedded Elasticsearch started from this home folder."""
+    status = embedded.stop(settings.home, port=port)
+    console.print("stopped" if not status.running else f"[yellow]still running:[/] {status.message}")
+
+
+@es.command("status")
+@click.option("--port", default=DEFAULT_ES_PORT, show_default=True)
+@click.pass_obj
+def es_status(settings: Settings, port: int) -> None:
+    """Say whether Elasticsearch answers on 127.0.0.1:PORT (exit 1 if not)."""
+    status = embedded.status(settings.home, port=port)
+    console.print(status.message + (f" (pid {status.pid})" if status.pid else ""))
+    if not status.running:
+        raise SystemExit(1)
+
+
+# -- setup, run, search -----------------------------------------------------------------
+
+
+@cli.command()
+@click.pass_obj
+def setup(settings: Settings) -> None:
+    """Install or upgrade the index templates (idempotent)."""
+    client = store.connect(settings)
+    installed = store.install_templates(client, store.IndexNames(settings.index_prefix))
+    console.print(f"[green]✓[/] templates installed: {', '.join(installed)}")
+
+
+@cli.command()
+@click.option("--feeds", "feeds_file", type=click.Path(path_type=Path), required=True,
+              envvar="MEDIAMON_FEEDS", help="Feeds file (YAML) [env MEDIAMON_FEEDS].")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+@click.pass_obj
+def run(settings: Settings, feeds_file: Path, as_json: bool) -> None:
+    """Run one ingestion pass over the feeds in FEEDS."""
+    report = _run_pass(settings, feeds_file, show_progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(report.to_document(), indent=2, ensure_ascii=False))
+    else:
+        print_report(report)
+
+
+@cli.command()
+@click.argument("query", default="")
+@click.option("--lang", "languages", multiple=True, help="Only these languages (repeatable).")
+@click.option("--source", "sources", multiple=True, help="Only these sources (repeatable).")
+@click.option("--since", help="From: 2021-11-01, 2021-11-01T08:00, or 24h / 7d / 2w ago.")
+@click.option("--until", help="Until, in the same forms.")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "as_json", is_flag=True, help="Print hits as JSON.")
+@click.pass_obj
+def search(
+    settings: Settings,
+    query: str,
+    languages: tuple[str, ...],
+    sources: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Search articles with Kibana's query-string syntax, e.g. '"Poolse grens" OR vluchteling'."""
+    from ingest.search import SearchFilters, search_articles
+
+    client = store.connect(settings)
+    filters = SearchFilters(languages, sources, since, until)
+    names = store.IndexNames(settings.index_prefix)
+    total, hits = search_articles(client, names, query, filters, limit)
+    if as_json:
+        payload = {"total": total, "hits": [h.to_dict() for h in hits]}
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    print_hits(query, total, hits)
+
+
+# -- demo -------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--port", default=8765, show_default=True, help="Port of the local demo server.")
+@click.option("--shared", type=click.Path(path_type=Path), envvar="MEDIAMON_SHARED",
+              default=REPO.parent / "shared", show_default=True,
+              help="The shared folder holding corpus/ and seed/ [env MEDIAMON_SHARED].")  # fmt: skip
+@click.option("--es-port", default=DEFAULT_ES_PORT, show_default=True,
+              help="Port for the embedded Elasticsearch when ES_URL is not set.")  # fmt: skip
+@click.pass_obj
+def demo(settings: Settings, port: int, shared: Path, es_port: int) -> None:
+    """Serve the bundled demo feeds locally, ingest them, and search the result.
+
+    Run it twice: the second pass fetches no page and indexes nothing new.
+    """
+    from ingest.demo import serve_demo
+    from ingest.search import SearchFilters, search_articles
+
+    if "ES_URL" not in os.environ and settings.es_url.endswith(f":{DEFAULT_ES_PORT}"):
+        with console.status("Starting the embedded Elasticsearch …"):
+            status = embedded.start(settings.home, port=es_port)
+        settings = replace(settings, es_url=status.url)
+        console.print(f"[green]✓[/] {status.message}")
+    # The demo server is ours, on loopback: allow exactly that address, nothing wider.
+    settings = replace(settings, egress_allow=(*settings.egress_allow, *parse_cidrs("127.0.0.1/32")))
+    client = store.connect(settings)
+    names = store.IndexNames(settings.index_prefix)
+    store.install_templates(client, names)
+    server, site = serve_demo(shared, settings.home / "demo-site", port)
+    try:
+        console.print(f"[green]✓[/] demo feeds served at {server.url} ({len(site.hosts)} hosts)")
+        report = _run_pass(settings, site.feeds_yaml, show_progress=True)
+    finally:
+        server.stop()
+    print_report(report)
+    console.print(f"pages requested from the demo server this pass: {server.page_requests()}")
+    store.refresh(client, names)
+    for query in ("vluchteling", "Loekasjenko"):
+        total, hits = search_articles(client, names, query, SearchFilters(), limit=3)
+        print_hits(query, total, hits)
+
+
+# -- output -----------------------------------------------------------------------------
+
+
+def _run_pass(settings: Settings, feeds_file: Path, *, show_progress: bool) -> RunReport:
+    from ingest.feeds import load_feeds
+    from ingest.pipeline import run_feeds
+
+    feed_list = load_feeds(feeds_file)
+    client = store.connect(settings)
+    store.install_templates(client, store.IndexNames(settings.index_prefix))
+    if not show_progress:
+        return run_feeds(feed_list, settings, client)
+    with RichProgressBar(
+        TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console, transient=False,
+    ) as bar:  # fmt: skip
+        return run_feeds(feed_list, settings, client, progress=_BarProgress(bar))
+
+
+class _BarProgress:
+    """Feeds the pipeline's progress events into a rich progress bar."""
+
+    def __init__(self, bar: RichProgressBar) -> None:
+        self.bar = bar
+        self.tasks: dict[str, TaskID] = {}
+
+    def start(self, stage: str, total: int) -> None:
+        self.tasks[stage] = self.bar.add_task(stage, total=total)
+
+    def advance(self, stage: str, n: int = 1) -> None:
+        if stage in self.tasks:
+            self.bar.advance(self.tasks[stage], n)
+
+
+def print_report(report: RunReport) -> None:
+    duration = (report.finished_at - report.started_at).total_seconds() if report.finished_at else 0
+    console.print(f"\n[bold]Run {report.run_id}[/] in {duration:.1f} s")
+    counts = Table("count", "n", title="What happened", title_justify="left")
+    for key in sorted(report.counts):
+        counts.add_row(key, str(report.counts[key]))
+    console.print(counts)
+    for title, counter in (("New articles by language", report.by_language),
+                           ("New articles by source", report.by_source),
+                           ("Failures by reason", report.failures)):  # fmt: skip
+        if counter:
+            table = Table("key", "n", title=title, title_justify="left")
+            for key, n in counter.most_common():
+                table.add_row(key, str(n))
+            console.print(table)
+
+
+def print_hits(query: str, total: int, hits: list[Any]) -> None:
+    table = Table("date", "source", "lang", "title / snippet", title=f"{query!r}: {total} found",
+                  title_justify="left", show_lines=True)  # fmt: skip
+    for hit in hits:
+        snippet = escape(hit.snippet).replace("<em>", "[bold yellow]").replace("</em>", "[/]")
+        table.add_row(hit.published_at[:10], escape(hit.source), hit.language,
+                      f"[bold]{escape(hit.title)}[/]\n{snippet}")  # fmt: skip
+    console.print(table)
+
+
+def main() -> None:
+    cli(prog_name="mediamon")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,365 @@
+"""One ingestion pass over a list of feeds: the composition of every stage.
+
+    poll feeds (conditional GET) ─▶ entries ─▶ canonical id, merge repeats
+      ─▶ drop ids already indexed (one look-up per batch, no page fetch; record "seen again")
+      ─▶ fetch pages ─▶ extract + tag language (process pool) ─▶ bulk index (create-only)
+      ─▶ feed state ─▶ RunReport
+
+The CLI and the Airflow DAGs both call `run_feeds`; neither re-implements a stage.
+Every entry ends up counted: entries.seen == entries.merged + entries.known + articles.new
++ entries.index_failed + entries skipped by reason (failures "entry:*").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from elasticsearch import Elasticsearch
+
+from ingest import dedupe, feeds, store
+from ingest.config import Settings
+from ingest.errors import ExtractionError, FetchError
+from ingest.extract import extract_page
+from ingest.http import HttpClient
+from ingest.language import tag_language
+from ingest.models import Article, Extraction, Feed, FeedEntry, FeedState, LanguageTag, RunReport
+
+# A failing feed waits 5 min, 10, 20 ... up to a day before it is polled again.
+FEED_BACKOFF_BASE = timedelta(minutes=5)
+FEED_BACKOFF_MAX = timedelta(days=1)
+
+
+class Progress(Protocol):
+    """What a run reports while it goes (the CLI draws a progress bar from it)."""
+
+    def start(self, stage: str, total: int) -> None: ...
+    def advance(self, stage: str, n: int = 1) -> None: ...
+
+
+class _NoProgress:
+    def start(self, stage: str, total: int) -> None:
+        pass
+
+    def advance(self, stage: str, n: int = 1) -> None:
+        pass
+
+
+@dataclass
+class Candidate:
+    """A unique article-to-be of this run: the first entry that linked it, and every feed."""
+
+    id: str
+    canonical_url: str
+    entry: FeedEntry
+    feeds: set[str] = field(default_factory=set)
+
+
+def run_feeds(
+    feed_list: Sequence[Feed],
+    settings: Settings,
+    es: Elasticsearch,
+    *,
+    progress: Progress | None = None,
+    run_id: str | None = None,
+) -> RunReport:
+    """Run one pass over `feed_list` and store its report. Clients are made here, at the edge."""
+    names = store.IndexNames(settings.index_prefix)
+    with _extraction_executor(settings) as executor:
+        return asyncio.run(
+            _run(feed_list, settings, es, names, executor, progress or _NoProgress(), run_id)
+        )
+
+
+async def _run(
+    feed_list: Sequence[Feed],
+    settings: Settings,
+    es: Elasticsearch,
+    names: store.IndexNames,
+    executor: Executor,
+    progress: Progress,
+    run_id: str | None,
+) -> RunReport:
+    started = datetime.now(UTC)
+    report = RunReport(run_id=run_id or _new_run_id(started), started_at=started)
+    states = store.load_feed_states(es, names, [f.name for f in feed_list])
+    async with HttpClient(settings.fetch, settings.egress_allow) as http:
+        progress.start("feeds", len(feed_list))
+        polled = await asyncio.gather(
+            *(_poll(http, feed, states, report, started, progress) for feed in feed_list)
+        )
+        candidates = _merge_entries([e for entries in polled for e in entries], report)
+        progress.start("articles", len(candidates))
+        new_by_feed: Counter[str] = Counter()
+        for batch in _batches(list(candidates.values()), settings.batch_size):
+            new_by_feed += await _ingest_batch(
+                batch, http, es, names, executor, report, started, progress
+            )
+    _record_new_entries(states, new_by_feed, started)
+    store.save_feed_states(es, names, states.values())
+    # Known-id look-ups are searches: make this run's articles visible to the next run now,
+    # not after the refresh interval, so an immediate re-run fetches no page twice.
+    store.refresh(es, names)
+    report.finished_at = datetime.now(UTC)
+    store.save_run_report(es, names, report)
+    return report
+
+
+async def _poll(
+    http: HttpClient,
+    feed: Feed,
+    states: dict[str, FeedState],
+    report: RunReport,
+    now: datetime,
+    progress: Progress,
+) -> list[FeedEntry]:
+    """Poll one feed with a conditional GET; update its state; return its entries."""
+    state = states.setdefault(feed.name, FeedState(name=feed.name, url=feed.url))
+    try:
+        if state.url != feed.url:  # the URL changed in the feeds file: forget validators
+            state.url, state.etag, state.last_modified = feed.url, None, None
+        elif state.next_poll_after and state.next_poll_after > now:
+            report.count("feeds.backing_off")
+            return []
+        response = await http.fetch_feed(feed.url, state.etag, state.last_modified)
+    except FetchError as exc:
+        report.count("feeds.failed")
+        report.fail(f"feed:{exc.reason}", f"feed {feed.name}: {exc}")
+        _feed_failed(state, f"feed:{exc.reason}", str(exc), now)
+        return []
+    finally:
+        progress.advance("feeds")
+    report.count("feeds.polled")
+    state.polls += 1
+    state.last_polled_at = now
+    if response.status == 304:
+        report.count("feeds.not_modified")
+        state.not_modified += 1
+        _feed_ok(state, "not_modified", 0)
+        return []
+    parsed = feeds.parse_feed(response.content, feed, response.final_url, now)
+    state.etag, state.last_modified = response.etag, response.last_modified
+    report.count("entries.seen", len(parsed.entries) + sum(parsed.skipped.values()))
+    for reason, n in parsed.skipped.items():
+        report.fail(reason, n=n)
+    if parsed.malformed:
+        assert parsed.reason is not None
+        report.count("feeds.malformed")
+        report.fail(parsed.reason, f"feed {feed.name}: {parsed.reason}")
+        if not parsed.entries:
+            _feed_failed(state, parsed.reason, "no entries could be parsed", now)
+            return []
+    _feed_ok(state, "malformed" if parsed.malformed else "ok", len(parsed.entries))
+    return parsed.entries
+
+
+def _feed_ok(state: FeedState, status: str, entries: int) -> None:
+    state.last_status, state.last_reason, state.last_error = status, None, None
+    state.consecutive_failures, state.next_poll_after = 0, None
+    state.entries_last_poll, state.new_entries_last_poll = entries, 0
+
+
+def _feed_failed(state: FeedState, reason: str, message: str, now: datetime) -> None:
+    state.last_polled_at = now
+    state.last_status, state.last_reason, state.last_error = "failed", reason, message
+    state.consecutive_failures += 1
+    delay = min(FEED_BACKOFF_BASE * 2 ** (state.consecutive_failures - 1), FEED_BACKOFF_MAX)
+    state.next_poll_after = now + delay
+
+
+def _merge_entries(entries: list[FeedEntry], report: RunReport) -> dict[str, Candidate]:
+    """One candidate per canonical URL; a link listed twice (any feeds) is merged, not lost."""
+    candidates: dict[str, Candidate] = {}
+    for entry in entries:
+        canonical = dedupe.canonical_url(entry.url)
+        doc_id = dedupe.document_id(canonical)
+        if doc_id in candidates:
+            report.count("entries.merged")
+        else:
+            candidates[doc_id] = Candidate(doc_id, canonical, entry)
+        candidates[doc_id].feeds.add(entry.feed_name)
+    return candidates
+
+
+async def _ingest_batch(
+    batch: list[Candidate],
+    http: HttpClient,
+    es: Elasticsearch,
+    names: store.IndexNames,
+    executor: Executor,
+    report: RunReport,
+    now: datetime,
+    progress: Progress,
+) -> Counter[str]:
+    """Look up, fetch, extract and index one batch; return new articles counted per feed."""
+    known = store.find_known(es, names, [c.id for c in batch])
+    if known:
+        report.count("entries.known", len(known))
+        feeds_by_id = {c.id: sorted(c.feeds) for c in batch if c.id in known}
+        for reason, n in store.mark_seen_again(es, known, feeds_by_id, now).items():
+            report.fail(reason, n=n)
+        progress.advance("articles", len(known))
+    new = [c for c in batch if c.id not in known]
+    articles = await asyncio.gather(
+        *(_build_article(c, http, executor, report, progress) for c in new)
+    )
+    outcome = store.bulk_index(es, names, articles)
+    report.count("articles.new", outcome.created)
+    report.count("entries.known", outcome.conflicts)  # indexed meanwhile by another worker
+    if outcome.failures:
+        report.count("entries.index_failed", sum(outcome.failures.values()))
+        for reason, n in outcome.failures.items():
+            report.fail(reason, n=n)
+        for doc_id, message in list(outcome.failed_ids.items())[:10]:
+            report.errors.append(f"index {doc_id}: {message}")
+    new_by_feed: Counter[str] = Counter()
+    for article in articles:
+        if article.id not in outcome.failed_ids:
+            report.by_language[article.language] += 1
+            report.by_source[article.source] += 1
+            new_by_feed.update(article.feeds)
+    return new_by_feed
+
+
+async def _build_article(
+    candidate: Candidate,
+    http: HttpClient,
+    executor: Executor,
+    report: RunReport,
+    progress: Progress,
+) -> Article:
+    """Fetch and extract one page; a page that fails still yields a feed-only article."""
+    entry = candidate.entry
+    loop = asyncio.get_running_loop()
+    try:
+        try:
+            page = await http.fetch_page(entry.url)
+        except FetchError as exc:
+            report.count("pages.failed")
+            report.fail(f"page:{exc.reason}", str(exc))
+            return await _feed_only(candidate, f"page:{exc.reason}", None, loop, executor)
+        report.count("pages.fetched")
+        try:
+            extraction, language = await loop.run_in_executor(
+                executor, analyse_page, page.html, page.final_url, entry.language
+            )
+        except ExtractionError as exc:
+            report.fail(f"page:{exc.reason}", str(exc))
+            return await _feed_only(
+                candidate, f"page:{exc.reason}", page.fetched_at, loop, executor
+            )
+        return _article(candidate, extraction, language, page.fetched_at)
+    finally:
+        progress.advance("articles")
+
+
+def analyse_page(
+    html: str, url: str, declared_language: str | None
+) -> tuple[Extraction, LanguageTag]:
+    """Extraction and language tagging of one page: the CPU-bound part, run in a worker."""
+    extraction = extract_page(html, url)
+    hint = declared_language or extraction.html_lang
+    language = tag_language(f"{extraction.title}\n{extraction.body}", hint)
+    return extraction, language
+
+
+def tag_feed_text(title: str, summary: str, declared_language: str | None) -> LanguageTag:
+    return tag_language(f"{title}\n{summary}", declared_language)
+
+
+async def _feed_only(
+    candidate: Candidate,
+    reason: str,
+    fetched_at: datetime | None,
+    loop: asyncio.AbstractEventLoop,
+    executor: Executor,
+) -> Article:
+    entry = candidate.entry
+    language = await loop.run_in_executor(
+        executor, tag_feed_text, entry.title, entry.summary, entry.language
+    )
+    return _article(candidate, Extraction(), language, fetched_at, reason=reason)
+
+
+def _article(
+    candidate: Candidate,
+    extraction: Extraction,
+    language: LanguageTag,
+    fetched_at: datetime | None,
+    reason: str | None = None,
+) -> Article:
+    entry = candidate.entry
+    now = datetime.now(UTC)
+    published_at, date_source = _publication_date(extraction, entry, now)
+    body = extraction.body
+    return Article(
+        id=candidate.id,
+        url=entry.url,
+        canonical_url=candidate.canonical_url,
+        domain=dedupe.domain_of(candidate.canonical_url),
+        source=entry.source or extraction.site_name or dedupe.domain_of(candidate.canonical_url),
+        feeds=sorted(candidate.feeds),
+        title=extraction.title or entry.title,
+        summary=entry.summary or extraction.description,
+        body=body,
+        language=language.code,
+        language_confidence=language.confidence,
+        language_source=language.source,
+        published_at=published_at,
+        date_source=date_source,
+        first_seen_at=now,
+        last_seen_at=now,
+        fetched_at=fetched_at,
+        extraction_status="feed_only" if reason else "ok",
+        extraction_reason=reason,
+        authors=list(extraction.authors or entry.authors),
+        tags=sorted(set(extraction.tags) | set(entry.tags)),
+        content_hash=dedupe.content_hash(body) if body else None,
+        word_count=dedupe.word_count(body),
+    )
+
+
+def _publication_date(
+    extraction: Extraction, entry: FeedEntry, now: datetime
+) -> tuple[datetime, str]:
+    if extraction.published_at:
+        return extraction.published_at, "page"
+    if entry.published_at:
+        return entry.published_at, "feed"
+    return now, "first_seen"
+
+
+def _record_new_entries(
+    states: dict[str, FeedState], new_by_feed: Counter[str], now: datetime
+) -> None:
+    for name, count in new_by_feed.items():
+        if name in states:
+            states[name].new_entries_last_poll = count
+            states[name].last_new_entry_at = now
+
+
+def _batches(items: list[Candidate], size: int) -> Iterator[list[Candidate]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _extraction_executor(settings: Settings) -> Executor:
+    workers = settings.extract_workers or os.cpu_count() or 1
+    if workers == 1:
+        return ThreadPoolExecutor(max_workers=1)
+    # forkserver: workers start from a clean process, not a fork of one holding threads.
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("forkserver")
+    )
+
+
+def _new_run_id(started: datetime) -> str:
+    return f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
