@@ -1,0 +1,343 @@
+"""Article text and metadata from one fetched HTML page.
+
+trafilatura finds the main text, and its readers of meta tags and JSON-LD give the authors,
+site name, description and tags. The page's own structured data decides two things where
+it says more than those heuristics:
+
+- the title: the headline a reader sees, i.e. the JSON-LD headline or the Open Graph,
+  Twitter or `<title>` title (site-name suffix removed) that matches one of the page's
+  `<h1>`; with no such match, the JSON-LD headline, else the first title found;
+- the publication time: the JSON-LD `datePublished` or `article:published_time` when it
+  is a full timestamp with its zone; else htmldate's finding, which may be only a day.
+
+The page is parsed once: the metadata is read from the tree that trafilatura then extracts.
+"""
+
+from __future__ import annotations
+
+import html as html_entities
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from htmldate import find_date
+from lxml import etree
+from lxml.html import HtmlElement
+from trafilatura import bare_extraction, load_html
+from trafilatura.metadata import examine_meta, extract_meta_json
+from trafilatura.settings import Document, Extractor, use_config
+
+from ingest.errors import ExtractionError
+from ingest.language import count_words, normalise_language_code
+from ingest.models import Extraction
+
+__all__ = ["MIN_WORDS", "clean_text", "extract_page"]
+
+MIN_WORDS = 20  # a body shorter than this is navigation, a teaser or a paywall stub
+
+# Compared on the corpus (tests/test_extract.py): precision mode keeps the recall of the default
+# mode with less boilerplate (mean shingle precision 0.96 against 0.93); the readability/jusText
+# fallback (fast=False) finds nothing more once split bodies are joined, and costs time (up to
+# 10x on a page where it runs). Tables stay: in news they are content.
+_EXTRACTOR_OPTIONS: dict[str, Any] = {
+    "output_format": "python",
+    "fast": True,
+    "precision": True,
+    "comments": False,
+    "tables": True,
+    "with_metadata": False,  # read by _page_metadata
+}
+# htmldate: the original publication date, with its time where the page gives one; no
+# extensive search through the page's free text (slow, and it guesses).
+_DATE_PARAMS: dict[str, Any] = {
+    "extensive_search": False,
+    "original_date": True,
+    "outputformat": "%Y-%m-%dT%H:%M:%S%z",
+}
+_EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=UTC)
+
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+_JSON_LD = etree.XPath("//script[contains(@type, 'ld+json')]")
+_ARTICLE_TYPE = re.compile(r"(?:Article|BlogPosting|Report)$")  # NewsArticle, LiveBlogPosting…
+# Meta tags that carry the publication time (lowercase). Not `DC.date.issued` nor
+# `cXenseParse:recs:publishtime`: publishers fill those with the update time or the wrong zone.
+_PUBLISHED_META = (
+    "article:published_time",
+    "og:article:published_time",
+    "datepublished",
+    "pubdate",
+    "publishdate",
+)
+# Class names that mark an article-body container (a subset of trafilatura's own list).
+_BODY_CLASS = re.compile(
+    r"\b(?:article(?:__|-|_)?(?:body|content|text)|story[-_]?(?:body|content)"
+    r"|(?:entry|post)[-_](?:body|content))\b",
+    re.IGNORECASE,
+)
+# "Headline | Site", "Headline - Site", "見出し：サイト名"
+_TITLE_SEPARATOR = re.compile(r"\s+(?:[|\-–—·•»]|::)\s+|\s*[｜：]\s*")
+# Removed from text: soft hyphen, zero-width space, word joiner, byte-order mark, and C0 control
+# characters other than tab and line breaks.
+_INVISIBLE = dict.fromkeys(
+    [0xAD, 0x200B, 0x2060, 0xFEFF, 0x1F, 0x7F, *range(0x09), *range(0x0E, 0x1C)]
+)
+
+
+def extract_page(html: str, url: str) -> Extraction:
+    """Main text and metadata of the article page `html` fetched from `url`.
+
+    Raises `ExtractionError("no_text")` when the page has no article text of at least
+    `MIN_WORDS` words, and `ExtractionError("parse_error")` when the parser gives up.
+    """
+    try:
+        tree = load_html(html) if html.strip() else None
+        if tree is None:
+            raise ExtractionError("no_text", url)
+        metadata = _page_metadata(tree, url)  # first: the steps below change the tree
+        _join_split_body(tree)
+        document = bare_extraction(tree, options=_extractor(url))
+    except (etree.LxmlError, ValueError, TypeError, RecursionError) as exc:
+        raise ExtractionError("parse_error", url) from exc
+    if not isinstance(document, Document):  # None: trafilatura found no main text
+        raise ExtractionError("no_text", url)
+    body = _without_leading_title(clean_text(document.text or ""), metadata.title)
+    if count_words(body) < MIN_WORDS:
+        raise ExtractionError("no_text", url)
+    return replace(metadata, body=body)
+
+
+def clean_text(text: str) -> str:
+    """Normalise extracted or feed text for indexing.
+
+    Unicode NFC; invisible characters (soft hyphens, zero-width spaces, control characters)
+    removed; every run of spaces, tabs, no-break or ideographic spaces becomes one space.
+    Each line break ends a paragraph (trafilatura puts one block per line): paragraphs
+    come out separated by exactly one blank line, with no blank paragraphs and no outer
+    whitespace.
+    """
+    lines = unicodedata.normalize("NFC", text).translate(_INVISIBLE).splitlines()
+    return "\n\n".join(paragraph for line in lines if (paragraph := " ".join(line.split())))
+
+
+def _clean_line(text: str) -> str:
+    """`clean_text` for a one-line field (title, author, tag): line breaks become spaces."""
+    return " ".join(unicodedata.normalize("NFC", text).translate(_INVISIBLE).split())
+
+
+def _extractor(url: str) -> Extractor:
+    """trafilatura's options for one page, with a configuration of its own."""
+    config = use_config()  # a fresh parser of trafilatura's shipped settings, not its global
+    return Extractor(config=config, url=url, **_EXTRACTOR_OPTIONS)
+
+
+def _page_metadata(tree: HtmlElement, url: str) -> Extraction:
+    """Everything but the body, from what the page states about itself.
+
+    trafilatura's readers of meta tags and JSON-LD give authors, description, site name and
+    tags; its costlier heuristics (bylines and tag links in the HTML, licence) are skipped:
+    they were a quarter of the extraction time, for little on the corpus.
+    """
+    stated = extract_meta_json(tree, examine_meta(tree))
+    article = _json_ld_article(tree) or {}
+    meta = _meta_tags(tree)
+    publisher = article.get("publisher")
+    sites = [publisher.get("name") if isinstance(publisher, dict) else None]
+    # trafilatura falls back on the Twitter account ("@kleinezeitung") or its URL
+    sites += [meta.get("og:site_name"), (stated.sitename or "").lstrip("@")]
+    site_names = _unique(_clean_meta(name) for name in sites)
+    titles = [
+        article.get("headline"),
+        meta.get("og:title"),
+        meta.get("twitter:title"),
+        tree.findtext(".//title"),
+        stated.title,
+    ]
+    published_at = _publication_time(
+        tree, url, [article.get("datePublished"), *(meta.get(key) for key in _PUBLISHED_META)]
+    )
+    return Extraction(
+        title=_choose_title(
+            [_clean_meta(title) for title in titles],
+            {_key(h1.text_content()) for h1 in tree.iter("h1")},
+            _site_keys(site_names, url),
+        ),
+        authors=_unique(_clean_meta(name) for name in (stated.author or "").split(";")),
+        site_name=next((name for name in site_names if "://" not in name), ""),
+        description=_clean_meta(stated.description),
+        tags=_unique(
+            _clean_meta(tag)
+            for field in [*(stated.categories or ()), *(stated.tags or ())]
+            for tag in field.split(",")  # meta keywords arrive as one comma-separated string
+        ),
+        published_at=published_at,
+        date_source="page" if published_at else "",
+        html_lang=normalise_language_code(tree.get("lang") or tree.get(_XML_LANG)),
+    )
+
+
+def _meta_tags(tree: HtmlElement) -> dict[str, str]:
+    """`<meta>` contents by property, name or itemprop (lowercase); the first one wins."""
+    meta: dict[str, str] = {}
+    for element in tree.iter("meta"):
+        key = element.get("property") or element.get("name") or element.get("itemprop")
+        if key and element.get("content"):
+            meta.setdefault(key.strip().lower(), element.get("content", ""))
+    return meta
+
+
+def _json_ld_article(tree: HtmlElement) -> dict[str, Any] | None:
+    """The first Article-typed object of the page's JSON-LD (NewsArticle, BlogPosting, …)."""
+    for script in _JSON_LD(tree):
+        try:
+            data = json.loads(script.text or "", strict=False)
+        except ValueError:  # broken JSON-LD is common; the page still has its meta tags
+            continue
+        for item in _json_ld_items(data):
+            kinds = item.get("@type")
+            kinds = kinds if isinstance(kinds, list) else [kinds]
+            if any(isinstance(kind, str) and _ARTICLE_TYPE.search(kind) for kind in kinds):
+                return item
+    return None
+
+
+def _json_ld_items(data: object) -> Iterator[dict[str, Any]]:
+    """Top-level JSON-LD objects, through lists and `@graph` (not into nested values)."""
+    if isinstance(data, list):
+        for item in data:
+            yield from _json_ld_items(item)
+    elif isinstance(data, dict):
+        if "@graph" in data:
+            yield from _json_ld_items(data["@graph"])
+        else:
+            yield data
+
+
+def _join_split_body(tree: HtmlElement) -> None:
+    """Put an article body that the publisher split around ad slots back into one container.
+
+    trafilatura reads only the first article-body container it finds; on pages that repeat
+    the container (`div.article__content`, `div.articleBody`) between ads, everything after
+    the first ad is lost. Later containers of the same tag whose classes mostly agree with
+    the first one's, close to it in the tree and not nested in it, are emptied into it.
+    """
+    containers = [
+        element
+        for element in tree.iter("div", "article", "section", "main")
+        if element.get("itemprop") == "articleBody" or _BODY_CLASS.search(element.get("class", ""))
+    ]
+    if len(containers) < 2:
+        return
+    first = containers[0]
+    near = set(list(first.iterancestors())[:5])
+    for other in containers[1:]:
+        ancestors = list(other.iterancestors())
+        if first in ancestors or other in near or near.isdisjoint(ancestors):
+            continue
+        if other.tag == first.tag and _similar_classes(first, other):
+            first.extend(list(other))
+
+
+def _similar_classes(first: HtmlElement, other: HtmlElement) -> bool:
+    """At least half of the two elements' class names are shared."""
+    ours, theirs = (set((element.get("class") or "").split()) for element in (first, other))
+    return bool(ours) and len(ours & theirs) * 2 >= len(ours | theirs)
+
+
+def _choose_title(titles: list[str], h1s: set[str], site_keys: set[str]) -> str:
+    """The first title that, without its site-name suffix, is one of the page's <h1>;
+    else the first title found."""
+    candidates = _unique(_strip_site_suffix(title, site_keys) for title in titles)
+    for title in candidates:
+        if _key(title) in h1s:
+            return title
+    return candidates[0] if candidates else ""
+
+
+def _site_keys(sites: Iterable[str], url: str) -> set[str]:
+    """Comparison keys for the site's name: its stated names and its host name's parts."""
+    host = (urlsplit(url).hostname or "").removeprefix("www.")
+    labels = host.split(".")[:-1]  # not the top-level domain
+    return {key for name in [*sites, host, *labels] if len(key := _alnum_key(name)) >= 3}
+
+
+def _strip_site_suffix(title: str, site_keys: set[str]) -> str:
+    """`Headline | CBC News` → `Headline`: cut before the last segment that names the site."""
+    cuts = list(_TITLE_SEPARATOR.finditer(title))
+    if not cuts:
+        return title
+    ends = [cut.start() for cut in cuts[1:]] + [len(title)]
+    for cut, end in reversed(list(zip(cuts, ends, strict=True))):
+        segment = _alnum_key(title[cut.end() : end])
+        if cut.start() and any(_names_site(segment, key) for key in site_keys):
+            return title[: cut.start()]
+    return title
+
+
+def _names_site(segment: str, site_key: str) -> bool:
+    """`cbcnews` names `cbc`; `canadacom` names `canada`; `news` names `newsorfat`."""
+    return segment.startswith(site_key) or (len(segment) >= 3 and site_key.startswith(segment))
+
+
+def _without_leading_title(body: str, title: str) -> str:
+    """Drop a first paragraph that only repeats the title."""
+    first, _, rest = body.partition("\n\n")
+    return rest if title and _key(first) == _key(title) else body
+
+
+def _publication_time(tree: HtmlElement, url: str, stated: list[object]) -> datetime | None:
+    """The most precise plausible time the page states, earlier candidates first on a tie.
+
+    htmldate is asked only when the structured data gives no timestamp with a zone.
+    """
+    parsed = [time for value in stated if (time := _parse_time(value))]
+    if all(precision < 2 for _, precision in parsed):
+        found = _parse_time(find_date(tree, url=url, **_DATE_PARAMS))
+        parsed += [found] if found else []
+    if not parsed:
+        return None
+    moment, _ = max(parsed, key=lambda item: item[1])
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _parse_time(value: object) -> tuple[datetime, int] | None:
+    """An ISO 8601 date or time and how precise it is: 2 with zone, 1 with time, 0 day only."""
+    if not isinstance(value, str):
+        return None
+    text = re.sub(r"\s+(?=[+-]\d\d:?\d\d$|Z$)", "", value.strip())  # "16:00:34 +02:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if not _EARLIEST_DATE <= aware <= datetime.now(UTC) + timedelta(days=1):
+        return None
+    if moment.tzinfo:
+        return moment, 2
+    # htmldate writes a bare day as midnight: midnight without a zone is a day
+    return moment, 1 if moment.time() != datetime.min.time() else 0
+
+
+def _clean_meta(value: object) -> str:
+    """A metadata string as text: entities decoded (publishers double-escape), one line."""
+    return _clean_line(html_entities.unescape(value)) if isinstance(value, str) else ""
+
+
+def _key(text: str) -> str:
+    """Comparison key for titles: case and spacing ignored."""
+    return _clean_line(text).casefold()
+
+
+def _alnum_key(text: str) -> str:
+    """Comparison key for site names: letters and digits only, accents and case ignored."""
+    decomposed = unicodedata.normalize("NFKD", text).casefold()
+    return "".join(char for char in decomposed if char.isalnum())
+
+
+def _unique(values: Iterable[str]) -> tuple[str, ...]:
+    """Non-empty values, first occurrence kept, in order."""
+    return tuple(dict.fromkeys(value for value in values if value))

@@ -1,0 +1,142 @@
+"""Language tagging: the corpus's 13 languages from extracted text, and declared hints."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ingest.extract import extract_page
+from ingest.language import count_words, normalise_language_code, tag_language
+
+
+@pytest.fixture(scope="module")
+def corpus_texts(shared_dir: Path) -> list[tuple[str, str, str, str | None]]:
+    """(page, expected language, title + body, <html lang>) for every corpus page."""
+    corpus = shared_dir / "corpus"
+    texts = []
+    for line in (corpus / "pages.jsonl").read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        html = gzip.decompress((corpus / row["file"]).read_bytes()).decode("utf-8")
+        page = extract_page(html, row["url"])
+        texts.append((row["file"], row["lang"], f"{page.title}\n{page.body}", page.html_lang))
+    return texts
+
+
+def test_every_corpus_page_is_tagged_with_its_language(
+    corpus_texts: list[tuple[str, str, str, str | None]],
+) -> None:
+    wrong = {}
+    for name, lang, text, _ in corpus_texts:
+        tag = tag_language(text)
+        if (tag.code, tag.source) != (lang, "text") or tag.confidence < 0.99:
+            wrong[name] = (tag.code, round(tag.confidence, 3), tag.source)
+    assert wrong == {}
+    assert len({lang for _, lang, _, _ in corpus_texts}) == 13
+
+
+def test_a_page_agreeing_with_its_html_lang_is_tagged_by_both(
+    corpus_texts: list[tuple[str, str, str, str | None]],
+) -> None:
+    for name, lang, text, html_lang in corpus_texts:
+        tag = tag_language(text, html_lang)
+        assert tag.code == lang, name
+        assert tag.source == ("text+declared" if html_lang else "text"), name
+        assert not tag.disagrees
+
+
+def test_the_dutch_seed_is_dutch(shared_dir: Path) -> None:
+    text = (shared_dir / "seed" / "border-crisis-nl-2021-11.txt").read_text(encoding="utf-8")
+    tag = tag_language(text)
+    assert (tag.code, tag.source, tag.declared, tag.disagrees) == ("nl", "text", None, False)
+    assert tag.confidence > 0.99
+
+
+def test_a_short_text_takes_the_declared_language() -> None:
+    tag = tag_language("Loekasjenko", declared="nl-NL")
+    assert (tag.code, tag.source, tag.declared) == ("nl", "declared", "nl")
+    assert not tag.disagrees  # too short to contradict anything
+    assert 0.0 <= tag.confidence <= 1.0
+
+
+def test_a_short_text_that_agrees_raises_the_confidence() -> None:
+    alone = tag_language("Migranten aan de Poolse grens")
+    hinted = tag_language("Migranten aan de Poolse grens", declared="nl")
+    assert (alone.code, hinted.code, hinted.source) == ("nl", "nl", "text+declared")
+    assert alone.confidence < hinted.confidence <= 1.0
+
+
+def test_a_long_confident_text_overrides_a_wrong_declaration(shared_dir: Path) -> None:
+    text = (shared_dir / "seed" / "border-crisis-nl-2021-11.txt").read_text(encoding="utf-8")
+    tag = tag_language(text, declared="de")
+    assert (tag.code, tag.source, tag.declared, tag.disagrees) == ("nl", "text", "de", True)
+    assert tag.confidence > 0.99
+
+
+def test_norwegian_written_standards_are_no() -> None:
+    text = (
+        "Regjeringen la fram statsbudsjettet i dag. Finansministeren sa at budsjettet skal "
+        "bidra til lavere prisvekst og trygge arbeidsplasser over hele landet, og at det blir "
+        "mer penger til sykehusene og til forsvaret neste år."
+    )
+    for declared in (None, "nb", "nn-NO", "no"):
+        tag = tag_language(text, declared)
+        assert tag.code == "no"
+        assert tag.declared == (None if declared is None else "no")
+
+
+@pytest.mark.parametrize("text", ["", "   \n ", "1234 — 5678"])
+def test_no_text_and_no_declaration_is_undetermined(text: str) -> None:
+    tag = tag_language(text)
+    assert (tag.code, tag.confidence, tag.source, tag.declared) == ("und", 0.0, "none", None)
+
+
+def test_no_text_with_a_declaration_takes_it() -> None:
+    tag = tag_language("", declared="sv-SE")
+    assert (tag.code, tag.source, tag.declared, tag.disagrees) == ("sv", "declared", "sv", False)
+
+
+def test_a_short_ambiguous_text_without_a_hint_is_undetermined() -> None:
+    assert tag_language("OK").code == "und"
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("nl-NL", "nl"),
+        ("EN_us", "en"),
+        ("nb", "no"),
+        ("nn", "no"),
+        ("iw", "he"),
+        ("pcm", "pcm"),  # no ISO 639-1 code: the ISO 639-3 one stays
+        ("", None),
+        (None, None),
+        ("x-default", None),
+        ("english", None),
+    ],
+)
+def test_normalise_language_code(code: str | None, expected: str | None) -> None:
+    assert normalise_language_code(code) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Dit is een test.", 4),
+        ("Poolse grens, 12 november 2021", 3),  # numbers are not words
+        ("南海トラフ、一時調査", 5),  # Japanese: one word per two characters
+        ("Tokyo 東京", 2),
+        ("", 0),
+    ],
+)
+def test_count_words(text: str, expected: int) -> None:
+    assert count_words(text) == expected
+
+
+def test_importing_the_module_does_not_load_the_model() -> None:
+    code = "import sys, ingest.language; assert 'py3langid' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
