@@ -46,7 +46,3 @@ def content_hash(text: str) -> str | None:
     if not folded:
         return None
     return hashlib.sha256(folded.encode("utf-8")).hexdigest()[:40]
-
-
-def word_count(text: str) -> int:
-    return len(text.split())

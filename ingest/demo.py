@@ -506,7 +506,8 @@ def _feed_document(feed: _FeedSpec, items: list[tuple[_Page, str | None]], port:
     ordered = sorted(items, key=lambda item: item[0].published, reverse=True)
     root = _rss(feed, ordered, port) if feed.format == "rss" else _atom(feed, ordered, port)
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrib: str) -> ET.Element:

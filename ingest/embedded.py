@@ -30,6 +30,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ingest.errors import EmbeddedError
 
@@ -221,16 +222,16 @@ def _require_tool(name: str, what: str) -> str:
     return path
 
 
-def _root_info(url: str) -> dict[str, dict[str, str]] | None:
+def _root_info(url: str) -> dict[str, Any] | None:
     return _get_json(url)
 
 
-def _get_json(url: str) -> dict[str, object] | None:
+def _get_json(url: str) -> dict[str, Any] | None:
     # urllib rather than the project's HTTP client: this is our own loopback node, and the
     # egress guard rightly refuses loopback.
     try:
         with urllib.request.urlopen(url, timeout=3) as response:
-            data: dict[str, object] = json.load(response)
+            data: dict[str, Any] = json.load(response)
             return data
     except (urllib.error.URLError, OSError, ValueError):
         return None

@@ -188,7 +188,8 @@ def _inflater(content_encoding: str, url: str) -> Callable[[bytes, int], bytes]:
 
 
 def _media_type(headers: httpx.Headers) -> str:
-    return headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type: str = headers.get("content-type", "")
+    return content_type.split(";")[0].strip().lower()
 
 
 def _looks_like_html(body: bytes) -> bool:
@@ -225,7 +226,10 @@ _TRANSPORT_ERRORS: tuple[tuple[type[Exception], type[FetchError], str], ...] = (
     (OSError, TransientFetchError, "connect_error"),
 )
 
-_FOREIGN_ERRORS = (httpx.HTTPError, *(foreign for foreign, _, _ in _TRANSPORT_ERRORS))
+_FOREIGN_ERRORS: tuple[type[Exception], ...] = (
+    httpx.HTTPError,
+    *(foreign for foreign, _, _ in _TRANSPORT_ERRORS),
+)
 
 
 def _map_transport_error(exc: Exception, url: str, hop: httpx.URL) -> FetchError:
@@ -456,7 +460,7 @@ def _codec(label: str | None) -> str | None:
         info = codecs.lookup(label.strip().strip("\"'"))
     except LookupError:
         return None
-    if not info._is_text_encoding:  # type: ignore[attr-defined]  # e.g. "base64"
+    if not info._is_text_encoding:  # e.g. "base64"
         return None
     return _WEB_ALIASES.get(info.name, info.name)
 

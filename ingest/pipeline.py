@@ -30,7 +30,7 @@ from ingest.config import Settings
 from ingest.errors import ExtractionError, FetchError
 from ingest.extract import extract_page
 from ingest.http import HttpClient
-from ingest.language import tag_language
+from ingest.language import count_words, tag_language
 from ingest.models import Article, Extraction, Feed, FeedEntry, FeedState, LanguageTag, RunReport
 
 # A failing feed waits 5 min, 10, 20 ... up to a day before it is polled again.
@@ -323,7 +323,7 @@ def _article(
         authors=list(extraction.authors or entry.authors),
         tags=sorted(set(extraction.tags) | set(entry.tags)),
         content_hash=dedupe.content_hash(body) if body else None,
-        word_count=dedupe.word_count(body),
+        word_count=count_words(body),  # CJK-aware: counts characters, not spaces
     )
 
 
