@@ -20,8 +20,9 @@ test: $(BIN)/.installed
 	$(BIN)/pytest
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check ingest dags tests benchmarks
-	$(BIN)/ruff format --check ingest dags tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy ingest
 
 es-start: $(BIN)/.installed
 	$(BIN)/mediamon es start

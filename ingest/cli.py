@@ -36,8 +36,13 @@ class _Group(click.Group):
 
 @click.group(cls=_Group)
 @click.option("--es-url", envvar="ES_URL", help="Elasticsearch URL [env ES_URL; default: embedded]")
-@click.option("--prefix", envvar="MEDIAMON_INDEX_PREFIX", default="mediamon", show_default=True,
-              help="Prefix of every index and template name.")  # fmt: skip
+@click.option(
+    "--prefix",
+    envvar="MEDIAMON_INDEX_PREFIX",
+    default="mediamon",
+    show_default=True,
+    help="Prefix of every index and template name.",
+)
 @click.pass_context
 def cli(ctx: click.Context, es_url: str | None, prefix: str) -> None:
     """mediamon: news feeds into Elasticsearch, searchable and alerting.
@@ -84,7 +89,9 @@ def es_install(settings: Settings) -> None:
 def es_stop(settings: Settings, port: int) -> None:
     """Stop the embedded Elasticsearch started from this home folder."""
     status = embedded.stop(settings.home, port=port)
-    console.print("stopped" if not status.running else f"[yellow]still running:[/] {status.message}")
+    console.print(
+        "stopped" if not status.running else f"[yellow]still running:[/] {status.message}"
+    )
 
 
 @es.command("status")
@@ -111,8 +118,14 @@ def setup(settings: Settings) -> None:
 
 
 @cli.command()
-@click.option("--feeds", "feeds_file", type=click.Path(path_type=Path), required=True,
-              envvar="MEDIAMON_FEEDS", help="Feeds file (YAML) [env MEDIAMON_FEEDS].")  # fmt: skip
+@click.option(
+    "--feeds",
+    "feeds_file",
+    type=click.Path(path_type=Path),
+    required=True,
+    envvar="MEDIAMON_FEEDS",
+    help="Feeds file (YAML) [env MEDIAMON_FEEDS].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
 @click.pass_obj
 def run(settings: Settings, feeds_file: Path, as_json: bool) -> None:
@@ -162,11 +175,20 @@ def search(
 
 @cli.command()
 @click.option("--port", default=8765, show_default=True, help="Port of the local demo server.")
-@click.option("--shared", type=click.Path(path_type=Path), envvar="MEDIAMON_SHARED",
-              default=REPO.parent / "shared", show_default=True,
-              help="The shared folder holding corpus/ and seed/ [env MEDIAMON_SHARED].")  # fmt: skip
-@click.option("--es-port", default=DEFAULT_ES_PORT, show_default=True,
-              help="Port for the embedded Elasticsearch when ES_URL is not set.")  # fmt: skip
+@click.option(
+    "--shared",
+    type=click.Path(path_type=Path),
+    envvar="MEDIAMON_SHARED",
+    default=REPO.parent / "shared",
+    show_default=True,
+    help="The shared folder holding corpus/ and seed/ [env MEDIAMON_SHARED].",
+)
+@click.option(
+    "--es-port",
+    default=DEFAULT_ES_PORT,
+    show_default=True,
+    help="Port for the embedded Elasticsearch when ES_URL is not set.",
+)
 @click.pass_obj
 def demo(settings: Settings, port: int, shared: Path, es_port: int) -> None:
     """Serve the bundled demo feeds locally, ingest them, and search the result.
@@ -182,7 +204,9 @@ def demo(settings: Settings, port: int, shared: Path, es_port: int) -> None:
         settings = replace(settings, es_url=status.url)
         console.print(f"[green]✓[/] {status.message}")
     # The demo server is ours, on loopback: allow exactly that address, nothing wider.
-    settings = replace(settings, egress_allow=(*settings.egress_allow, *parse_cidrs("127.0.0.1/32")))
+    settings = replace(
+        settings, egress_allow=(*settings.egress_allow, *parse_cidrs("127.0.0.1/32"))
+    )
     client = store.connect(settings)
     names = store.IndexNames(settings.index_prefix)
     store.install_templates(client, names)
@@ -213,9 +237,13 @@ def _run_pass(settings: Settings, feeds_file: Path, *, show_progress: bool) -> R
     if not show_progress:
         return run_feeds(feed_list, settings, client)
     with RichProgressBar(
-        TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console, transient=False,
-    ) as bar:  # fmt: skip
+        TextColumn("{task.description:<9}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
         return run_feeds(feed_list, settings, client, progress=_BarProgress(bar))
 
 
@@ -241,9 +269,11 @@ def print_report(report: RunReport) -> None:
     for key in sorted(report.counts):
         counts.add_row(key, str(report.counts[key]))
     console.print(counts)
-    for title, counter in (("New articles by language", report.by_language),
-                           ("New articles by source", report.by_source),
-                           ("Failures by reason", report.failures)):  # fmt: skip
+    for title, counter in (
+        ("New articles by language", report.by_language),
+        ("New articles by source", report.by_source),
+        ("Failures by reason", report.failures),
+    ):
         if counter:
             table = Table("key", "n", title=title, title_justify="left")
             for key, n in counter.most_common():
@@ -252,12 +282,23 @@ def print_report(report: RunReport) -> None:
 
 
 def print_hits(query: str, total: int, hits: list[Any]) -> None:
-    table = Table("date", "source", "lang", "title / snippet", title=f"{query!r}: {total} found",
-                  title_justify="left", show_lines=True)  # fmt: skip
+    table = Table(
+        "date",
+        "source",
+        "lang",
+        "title / snippet",
+        title=f"{query!r}: {total} found",
+        title_justify="left",
+        show_lines=True,
+    )
     for hit in hits:
         snippet = escape(hit.snippet).replace("<em>", "[bold yellow]").replace("</em>", "[/]")
-        table.add_row(hit.published_at[:10], escape(hit.source), hit.language,
-                      f"[bold]{escape(hit.title)}[/]\n{snippet}")  # fmt: skip
+        table.add_row(
+            hit.published_at[:10],
+            escape(hit.source),
+            hit.language,
+            f"[bold]{escape(hit.title)}[/]\n{snippet}",
+        )
     console.print(table)
 
 

@@ -93,9 +93,14 @@ def install(home: Path) -> Path:
     group, artifact, version = RUNNER
     (root / "pom.xml").write_text(POM.format(group=group, artifact=artifact, version=version))
     command = [
-        "mvn", "-B", "-q", "-f", str(root / "pom.xml"),
-        "dependency:copy-dependencies", f"-DoutputDirectory={lib}",
-    ]  # fmt: skip
+        "mvn",
+        "-B",
+        "-q",
+        "-f",
+        str(root / "pom.xml"),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={lib}",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise EmbeddedError(
@@ -128,13 +133,24 @@ def _start_locked(home: Path, port: int, heap: str) -> EmbeddedStatus:
     node_home = root / "node" / "node_1"
     _write_node_config(node_home / "config", port)
     command = [
-        java, f"-Xms{heap}", f"-Xmx{heap}", "-Djava.awt.headless=true",
+        java,
+        f"-Xms{heap}",
+        f"-Xmx{heap}",
+        "-Djava.awt.headless=true",
         "-Dlog4j2.formatMsgNoLookups=true",
-        "-cp", str(lib / "*"), MAIN_CLASS,
+        "-cp",
+        str(lib / "*"),
+        MAIN_CLASS,
         # The runner names its node folder node_1 and serves HTTP on baseHttpPort + 1.
-        "-basePath", str(root / "node"), "-numOfNode", "1",
-        "-baseHttpPort", str(port - 1), "-clusterName", "mediamon-embedded",
-    ]  # fmt: skip
+        "-basePath",
+        str(root / "node"),
+        "-numOfNode",
+        "1",
+        "-baseHttpPort",
+        str(port - 1),
+        "-clusterName",
+        "mediamon-embedded",
+    ]
     pid = _spawn_detached(command, root / "es.log")
     (root / "es.pid").write_text(str(pid))
     return _wait_until_up(home, port, pid)
@@ -149,8 +165,11 @@ def _spawn_detached(command: list[str], log: Path) -> int:
     launcher = subprocess.run(
         ["sh", "-c", '"$@" >>"$MEDIAMON_ES_LOG" 2>&1 </dev/null & echo $!', "sh", *command],
         env={**os.environ, "MEDIAMON_ES_LOG": str(log)},
-        capture_output=True, text=True, start_new_session=True, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        start_new_session=True,
+        check=True,
+    )
     return int(launcher.stdout.strip())
 
 

@@ -115,7 +115,9 @@ def search_articles(
             track_total_hits=True,
         )
     except BadRequestError as exc:
-        raise ConfigError(f"the query {query!r} was refused by Elasticsearch: {exc.message}") from None
+        raise ConfigError(
+            f"the query {query!r} was refused by Elasticsearch: {exc.message}"
+        ) from None
     total = response["hits"]["total"]["value"]
     return total, [_hit(hit) for hit in response["hits"]["hits"]]
 
@@ -124,10 +126,14 @@ def _hit(hit: dict[str, Any]) -> SearchHit:
     source = hit["_source"]
     highlight = hit.get("highlight", {})
     snippet = next(
-        (fragments[0] for key in ("body", "summary", "title") for name, fragments in
-         highlight.items() if name.split(".")[0] == key),
+        (
+            fragments[0]
+            for key in ("body", "summary", "title")
+            for name, fragments in highlight.items()
+            if name.split(".")[0] == key
+        ),
         source.get("summary", "")[:160],
-    )  # fmt: skip
+    )
     return SearchHit(
         id=hit["_id"],
         score=float(hit.get("_score") or 0.0),

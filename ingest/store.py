@@ -222,9 +222,15 @@ def _run_bulk(es: Elasticsearch, actions: Iterator[dict[str, Any]]) -> BulkOutco
     outcome = BulkOutcome()
     try:
         for ok, item in helpers.streaming_bulk(
-            es, actions, chunk_size=500, max_retries=5, initial_backoff=1, max_backoff=30,
-            raise_on_error=False, raise_on_exception=False,
-        ):  # fmt: skip
+            es,
+            actions,
+            chunk_size=500,
+            max_retries=5,
+            initial_backoff=1,
+            max_backoff=30,
+            raise_on_error=False,
+            raise_on_exception=False,
+        ):
             _, result = next(iter(item.items()))
             if ok:
                 outcome.created += result.get("result") == "created"

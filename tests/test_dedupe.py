@@ -24,7 +24,9 @@ def test_meaningful_parameters_keep_articles_apart() -> None:
 
 
 def test_domain_and_content_hash() -> None:
-    assert domain_of("http://www.derstandard.at.localhost:8765/story/1") == "derstandard.at.localhost"
+    assert (
+        domain_of("http://www.derstandard.at.localhost:8765/story/1") == "derstandard.at.localhost"
+    )
     assert content_hash("Hello,  World!") == content_hash("hello world")
     assert content_hash("hello world") != content_hash("hello there")
     assert content_hash("  ") is None

@@ -38,7 +38,9 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_load_feeds_reads_valid_file(tmp_path: Path) -> None:
-    path = write(tmp_path, "feeds:\n  - {name: a, url: 'https://x.org/rss', language: nl, tags: [x]}\n")
+    path = write(
+        tmp_path, "feeds:\n  - {name: a, url: 'https://x.org/rss', language: nl, tags: [x]}\n"
+    )
     assert load_feeds(path) == [Feed("a", "https://x.org/rss", "nl", None, ("x",))]
 
 
@@ -49,7 +51,10 @@ def test_load_feeds_reads_valid_file(tmp_path: Path) -> None:
         ("- just a list\n", "a list under 'feeds'"),
         ("feeds:\n  - {name: a}\n", "feed 'a': missing 'url'"),
         ("feeds:\n  - {name: a, url: 'ftp://x.org/f'}\n", "is not an http(s) URL"),
-        ("feeds:\n  - {name: a, url: 'https://x'}\n  - {name: a, url: 'https://y'}\n", "duplicate name"),
+        (
+            "feeds:\n  - {name: a, url: 'https://x'}\n  - {name: a, url: 'https://y'}\n",
+            "duplicate name",
+        ),
         ("feeds:\n  - {name: a, url: 'https://x', langauge: nl}\n", "unknown key 'langauge'"),
         ("feeds:\n  - {name: a, url: 'https://x', language: dutch}\n", "two-letter"),
         ("feeds: []\n", "is empty"),
@@ -65,7 +70,9 @@ def test_load_feeds_names_file_and_feed_in_errors(tmp_path: Path, text: str, exp
 
 def test_load_feeds_reports_every_problem_at_once(tmp_path: Path) -> None:
     path = write(tmp_path, "feeds:\n  - {name: a}\n  - {name: b, url: 'file:///etc/passwd'}\n")
-    message = str(pytest.raises(ConfigError, load_feeds, path).value)
+    with pytest.raises(ConfigError) as info:
+        load_feeds(path)
+    message = str(info.value)
     assert "feed 'a'" in message and "feed 'b'" in message
 
 
@@ -100,7 +107,9 @@ def test_atom_entries() -> None:
 
 
 def test_item_source_names_the_publisher_of_aggregated_feeds() -> None:
-    content = RSS.replace(b"<guid>a1</guid>", b'<guid>a1</guid><source url="https://nos.nl/rss">NOS</source>', 1)
+    content = RSS.replace(
+        b"<guid>a1</guid>", b'<guid>a1</guid><source url="https://nos.nl/rss">NOS</source>', 1
+    )
     parsed = parse_feed(content, Feed("agg", "http://127.0.0.1/feed.xml"), FEED.url, NOW)
     assert parsed.entries[0].source == "NOS"
     configured = parse_feed(content, FEED, FEED.url, NOW)

@@ -12,8 +12,8 @@ import json
 import time
 from collections import Counter
 from dataclasses import replace
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from html import escape
 from pathlib import Path
 
@@ -60,7 +60,10 @@ def rss(server: HTTPServer, items: list[tuple[str, str, str]], language: str = "
         f"<pubDate>{format_datetime(datetime(2021, 11, 16, 8, tzinfo=UTC))}</pubDate></item>"
         for title, link, guid in items
     )
-    return f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>{lang}{rows}</channel></rss>'
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0">'
+        f"<channel><title>T</title>{lang}{rows}</channel></rss>"
+    )
 
 
 def conditional(body: str | bytes, content_type: str, etag: str):  # type: ignore[no-untyped-def]
@@ -87,35 +90,67 @@ def site(httpserver: HTTPServer, shared_dir: Path) -> dict[str, Feed]:
     for path, file in CORPUS_PAGES.items():
         html = gzip.decompress((shared_dir / "corpus" / file).read_bytes())
         s.expect_request(path).respond_with_data(html, content_type="text/html; charset=utf-8")
-    s.expect_request("/nl/grens").respond_with_data(seed_page(shared_dir), content_type="text/html; charset=utf-8")
+    s.expect_request("/nl/grens").respond_with_data(
+        seed_page(shared_dir), content_type="text/html; charset=utf-8"
+    )
     s.expect_request("/gone").respond_with_data("not here", status=404, content_type="text/html")
     s.expect_request("/broken").respond_with_data("oops", status=500, content_type="text/html")
     s.expect_request("/slow").respond_with_handler(slow)
-    s.expect_request("/report.pdf").respond_with_data(b"%PDF-1.4 ...", content_type="application/pdf")
-    s.expect_request("/huge").respond_with_data("<html><body>" + "x" * 1_500_000 + "</body></html>", content_type="text/html")
+    s.expect_request("/report.pdf").respond_with_data(
+        b"%PDF-1.4 ...", content_type="application/pdf"
+    )
+    s.expect_request("/huge").respond_with_data(
+        "<html><body>" + "x" * 1_500_000 + "</body></html>", content_type="text/html"
+    )
     s.expect_request("/loop-a").respond_with_data("", status=302, headers={"Location": "/loop-b"})
     s.expect_request("/loop-b").respond_with_data("", status=302, headers={"Location": "/loop-a"})
     s.expect_request("/empty-page").respond_with_data(
         "<html><body><nav><a href='/'>Home</a></nav><footer>Contact</footer></body></html>",
-        content_type="text/html")  # fmt: skip
+        content_type="text/html",
+    )
     # Declared Latin-1 but actually UTF-8: must still read as the Dutch text it is.
     mislabelled = seed_page(shared_dir).replace("Loekasjenko", "Loekasjénko").encode("utf-8")
-    s.expect_request("/nl/charset").respond_with_data(mislabelled, content_type="text/html; charset=iso-8859-1")
+    s.expect_request("/nl/charset").respond_with_data(
+        mislabelled, content_type="text/html; charset=iso-8859-1"
+    )
 
-    main = rss(s, [
-        ("Grenscrisis", "/nl/grens", "g1"),
-        ("Kalifat", "/de/kalifat?utm_source=rss&utm_medium=feed", "g2"),
-        ("Kalifat again", "/de/kalifat", "g2"),  # duplicate GUID and link
-        ("Weg", "/gone", "g3"), ("Kapot", "/broken", "g4"), ("Traag", "/slow", "g5"),
-        ("PDF", "/report.pdf", "g6"), ("Groot", "/huge", "g7"), ("Lus", "/loop-a", "g8"),
-        ("Leeg", "/empty-page", "g9"), ("Charset", "/nl/charset", "g10"),
-    ], language="nl")  # fmt: skip
-    s.expect_request("/feeds/main.xml").respond_with_handler(conditional(main, "application/rss+xml", '"main-v1"'))
-    other = rss(s, [("Ceasefire", "/en/ceasefire", "o1"), ("Climat", "/fr/climat", "o2"),
-                    ("Kalifat", "/de/kalifat", "o3")])  # fmt: skip
-    s.expect_request("/feeds/other.xml").respond_with_handler(conditional(other, "application/rss+xml", '"other-v1"'))
-    s.expect_request("/feeds/truncated.xml").respond_with_data(other[: other.index("<item>", 200)], content_type="application/rss+xml")
-    s.expect_request("/feeds/html.xml").respond_with_data("<!doctype html><html><body>Hi</body></html>", content_type="text/html")
+    main = rss(
+        s,
+        [
+            ("Grenscrisis", "/nl/grens", "g1"),
+            ("Kalifat", "/de/kalifat?utm_source=rss&utm_medium=feed", "g2"),
+            ("Kalifat again", "/de/kalifat", "g2"),  # duplicate GUID and link
+            ("Weg", "/gone", "g3"),
+            ("Kapot", "/broken", "g4"),
+            ("Traag", "/slow", "g5"),
+            ("PDF", "/report.pdf", "g6"),
+            ("Groot", "/huge", "g7"),
+            ("Lus", "/loop-a", "g8"),
+            ("Leeg", "/empty-page", "g9"),
+            ("Charset", "/nl/charset", "g10"),
+        ],
+        language="nl",
+    )
+    s.expect_request("/feeds/main.xml").respond_with_handler(
+        conditional(main, "application/rss+xml", '"main-v1"')
+    )
+    other = rss(
+        s,
+        [
+            ("Ceasefire", "/en/ceasefire", "o1"),
+            ("Climat", "/fr/climat", "o2"),
+            ("Kalifat", "/de/kalifat", "o3"),
+        ],
+    )
+    s.expect_request("/feeds/other.xml").respond_with_handler(
+        conditional(other, "application/rss+xml", '"other-v1"')
+    )
+    s.expect_request("/feeds/truncated.xml").respond_with_data(
+        other[: other.index("<item>", 200)], content_type="application/rss+xml"
+    )
+    s.expect_request("/feeds/html.xml").respond_with_data(
+        "<!doctype html><html><body>Hi</body></html>", content_type="text/html"
+    )
     s.expect_request("/feeds/empty.xml").respond_with_data("", content_type="application/rss+xml")
     s.expect_request("/feeds/missing.xml").respond_with_data("no", status=404)
     s.expect_request("/feeds/down.xml").respond_with_data("no", status=500)
@@ -133,7 +168,9 @@ def site(httpserver: HTTPServer, shared_dir: Path) -> dict[str, Feed]:
 
 @pytest.fixture
 def run_settings(settings: Settings) -> Settings:
-    fetch = replace(settings.fetch, read_timeout=1.0, deadline=2.0, max_bytes=1_000_000, max_redirects=4)
+    fetch = replace(
+        settings.fetch, read_timeout=1.0, deadline=2.0, max_bytes=1_000_000, max_redirects=4
+    )
     return replace(settings, fetch=fetch)
 
 
@@ -141,9 +178,10 @@ def page_requests(server: HTTPServer) -> Counter[str]:
     """Page requests the server saw. /slow is left out: the server logs a request when its
     handler returns, which for /slow is after the client gave up and the run moved on."""
     return Counter(
-        r.path for r, _ in server.log
+        r.path
+        for r, _ in server.log
         if not r.path.startswith(("/feeds/", "/robots")) and r.path != "/slow"
-    )  # fmt: skip
+    )
 
 
 def all_articles(es: Elasticsearch, settings: Settings) -> dict[str, dict]:  # type: ignore[type-arg]
@@ -156,7 +194,13 @@ def all_articles(es: Elasticsearch, settings: Settings) -> dict[str, dict]:  # t
 def accounted(report: RunReport) -> int:
     c = report.counts
     skipped = sum(n for reason, n in report.failures.items() if reason.startswith("entry:"))
-    return c["entries.merged"] + c["entries.known"] + c["articles.new"] + c["entries.index_failed"] + skipped
+    return (
+        c["entries.merged"]
+        + c["entries.known"]
+        + c["articles.new"]
+        + c["entries.index_failed"]
+        + skipped
+    )
 
 
 def test_first_run_indexes_everything_and_counts_every_failure(
@@ -175,17 +219,31 @@ def test_first_run_indexes_everything_and_counts_every_failure(
     articles = all_articles(es, run_settings)
     by_path = {url.split(str(httpserver.port), 1)[1]: doc for url, doc in articles.items()}
     assert set(by_path) == {
-        "/nl/grens", "/de/kalifat?utm_source=rss&utm_medium=feed", "/en/ceasefire", "/fr/climat",
-        "/gone", "/broken", "/slow", "/report.pdf", "/huge", "/loop-a", "/empty-page", "/nl/charset",
-    }  # fmt: skip
+        "/nl/grens",
+        "/de/kalifat?utm_source=rss&utm_medium=feed",
+        "/en/ceasefire",
+        "/fr/climat",
+        "/gone",
+        "/broken",
+        "/slow",
+        "/report.pdf",
+        "/huge",
+        "/loop-a",
+        "/empty-page",
+        "/nl/charset",
+    }
     assert c["articles.new"] == len(articles) == 12
 
     # Pages that failed are kept from the feed's title and summary, with the reason.
     expected_reasons = {
-        "/gone": "page:http_404", "/broken": "page:http_500", "/slow": "page:timeout",
-        "/report.pdf": "page:not_html", "/huge": "page:too_large", "/loop-a": "page:redirect_loop",
+        "/gone": "page:http_404",
+        "/broken": "page:http_500",
+        "/slow": "page:timeout",
+        "/report.pdf": "page:not_html",
+        "/huge": "page:too_large",
+        "/loop-a": "page:redirect_loop",
         "/empty-page": "page:no_text",
-    }  # fmt: skip
+    }
     for path, reason in expected_reasons.items():
         doc = by_path[path]
         assert doc["extraction"] == {"status": "feed_only", "reason": reason}, path
@@ -202,12 +260,14 @@ def test_first_run_indexes_everything_and_counts_every_failure(
     kalifat = by_path["/de/kalifat?utm_source=rss&utm_medium=feed"]
     assert {"main", "other"} <= set(kalifat["feeds"])  # one document, both feeds listed
     assert "utm_" not in kalifat["canonical_url"] and kalifat["language"] == "de"
-    assert by_path["/en/ceasefire"]["language"] == "en" and by_path["/fr/climat"]["language"] == "fr"
+    assert (
+        by_path["/en/ceasefire"]["language"] == "en" and by_path["/fr/climat"]["language"] == "fr"
+    )
     assert "Loekasjénko" in by_path["/nl/charset"]["body"]  # UTF-8 read right despite the label
 
     names = store.IndexNames(run_settings.index_prefix)
     for query in ("vluchteling", "Loekasjenko"):
-        total, hits = search_articles(es, names, query, SearchFilters(languages=("nl",)))
+        _, hits = search_articles(es, names, query, SearchFilters(languages=("nl",)))
         assert any(h.title == SEED_TITLE for h in hits), query
     stored = es.get(index=names.runs, id=report.run_id)["_source"]
     assert stored["counts"]["articles.new"] == 12
@@ -261,6 +321,8 @@ def test_failed_feed_backs_off_and_keeps_its_reason(
     assert again.counts["feeds.backing_off"] == 1 and not again.failures
 
 
-def test_report_document_is_json_serialisable(site: dict[str, Feed], run_settings: Settings, es: Elasticsearch) -> None:
+def test_report_document_is_json_serialisable(
+    site: dict[str, Feed], run_settings: Settings, es: Elasticsearch
+) -> None:
     report = run_feeds([site["other"]], run_settings, es)
     assert json.loads(json.dumps(report.to_document()))["counts"]["articles.new"] == 3

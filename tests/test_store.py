@@ -18,12 +18,25 @@ NOW = datetime(2026, 1, 2, tzinfo=UTC)
 
 def article(doc_id: str, body: str, published: datetime, **changes: object) -> Article:
     base = Article(
-        id=doc_id, url=f"https://nos.nl/{doc_id}", canonical_url=f"https://nos.nl/{doc_id}",
-        domain="nos.nl", source="NOS", feeds=["nos"], title=f"Titel {doc_id}", summary="",
-        body=body, language="nl", language_confidence=0.99, language_source="text",
-        published_at=published, date_source="page", first_seen_at=NOW, last_seen_at=NOW,
-        fetched_at=NOW, extraction_status="ok",
-    )  # fmt: skip
+        id=doc_id,
+        url=f"https://nos.nl/{doc_id}",
+        canonical_url=f"https://nos.nl/{doc_id}",
+        domain="nos.nl",
+        source="NOS",
+        feeds=["nos"],
+        title=f"Titel {doc_id}",
+        summary="",
+        body=body,
+        language="nl",
+        language_confidence=0.99,
+        language_source="text",
+        published_at=published,
+        date_source="page",
+        first_seen_at=NOW,
+        last_seen_at=NOW,
+        fetched_at=NOW,
+        extraction_status="ok",
+    )
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
@@ -39,12 +52,18 @@ def test_templates_install_idempotently(es: Elasticsearch, settings: Settings) -
     assert patterns == [f"{names.prefix}-articles-*"]
 
 
-def test_articles_land_in_monthly_indices_behind_one_alias(es: Elasticsearch, settings: Settings) -> None:
+def test_articles_land_in_monthly_indices_behind_one_alias(
+    es: Elasticsearch, settings: Settings
+) -> None:
     names = names_of(settings)
-    outcome = store.bulk_index(es, names, [
-        article("a", "tekst", datetime(2021, 11, 16, tzinfo=UTC)),
-        article("b", "tekst", datetime(2021, 12, 1, tzinfo=UTC)),
-    ])  # fmt: skip
+    outcome = store.bulk_index(
+        es,
+        names,
+        [
+            article("a", "tekst", datetime(2021, 11, 16, tzinfo=UTC)),
+            article("b", "tekst", datetime(2021, 12, 1, tzinfo=UTC)),
+        ],
+    )
     assert outcome.created == 2 and not outcome.failures
     store.refresh(es, names)
     assert store.find_known(es, names, ["a", "b", "c"]) == {
