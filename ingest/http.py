@@ -18,11 +18,12 @@ from __future__ import annotations
 import asyncio
 import codecs
 import ipaddress
+import json
 import re
 import socket
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urljoin
@@ -35,7 +36,7 @@ from ingest.config import FetchLimits
 from ingest.errors import FetchError, PermanentFetchError, TransientFetchError
 from ingest.models import Page
 
-__all__ = ["FeedResponse", "HttpClient", "decode_html"]
+__all__ = ["FeedResponse", "HttpClient", "check_egress", "decode_html"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -133,6 +134,28 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+async def check_egress(
+    host: str, port: int, allow: tuple[Network, ...] = (), timeout: float | None = 10.0
+) -> list[Address]:
+    """The addresses of `host` that a connection may use, under the same guard as `HttpClient`.
+
+    For the few connections httpx does not make (SMTP): connect to one of the returned
+    addresses, never to the name again, so DNS cannot answer differently after the check.
+    Raises `PermanentFetchError("egress_refused")` or `TransientFetchError("dns_error")`.
+    """
+    label = f"{host}:{port}"
+    try:
+        addresses = await _resolve(host, port, timeout)
+    except _NameNotResolved as exc:
+        raise TransientFetchError("dns_error", label, str(exc)) from None
+    except httpcore.ConnectTimeout as exc:
+        raise TransientFetchError("timeout", label, str(exc)) from None
+    refused = [a for a in addresses if not _is_permitted(a, allow)]
+    if refused:
+        raise PermanentFetchError("egress_refused", label, f"{host} resolves to {refused[0]}")
+    return addresses
+
+
 async def _resolve(host: str, port: int, timeout: float | None) -> list[Address]:
     name = host.strip("[]").rstrip(".").lower()
     if name == "localhost" or name.endswith(".localhost"):
@@ -206,6 +229,8 @@ class _Ask:
     html_only: bool = False  # refuse a declared non-HTML Content-Type before reading the body
     max_bytes: int | None = None  # else limits.max_bytes
     truncate: bool = False  # cut the body at max_bytes instead of failing
+    method: str = "GET"
+    content: bytes | None = None  # request body (webhook POSTs)
 
 
 @dataclass(frozen=True)
@@ -338,6 +363,33 @@ class HttpClient:
             last_modified=response.headers.get("last-modified"),
         )
 
+    async def post_json(
+        self, url: str, payload: object, headers: Mapping[str, str] | None = None
+    ) -> int:
+        """POST `payload` as JSON (alert webhooks) and return the 2xx status.
+
+        Same guard, limits and error reasons as a fetch; robots.txt does not apply (the
+        receiver asked for these requests) and a redirect is not followed: it fails as
+        `http_3xx`, since replaying a POST elsewhere is not what a webhook owner configured.
+        """
+        ask = _Ask(
+            {"Content-Type": "application/json", "Accept": "*/*", **(headers or {})},
+            robots=False,
+            max_bytes=64 * 1024,  # the answer is read and dropped
+            truncate=True,
+            method="POST",
+            content=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+        )
+        try:
+            response = await self._fetch_once(_parse_url(url, url), url, ask)
+            if response.location is not None:
+                raise PermanentFetchError(f"http_{response.status}", url, "redirect not followed")
+        except FetchError as exc:
+            self.stats[f"failed:{exc.reason}"] += 1
+            raise
+        self.stats["posts"] += 1
+        return response.status
+
     async def _fetch(self, url: str, ask: _Ask) -> _Response:
         target = _parse_url(url, url)
         seen = {target}
@@ -369,7 +421,9 @@ class HttpClient:
                 raise _map_transport_error(exc, url, target) from exc
 
     async def _exchange(self, target: httpx.URL, url: str, ask: _Ask) -> _Response:
-        request = self._client.build_request("GET", target, headers=ask.headers)
+        request = self._client.build_request(
+            ask.method, target, headers=ask.headers, content=ask.content
+        )
         # Not client.send(): even with follow_redirects=False it parses Location into a next
         # request and raises on one it cannot parse, before we could judge the hop ourselves.
         response = await self._transport.handle_async_request(request)

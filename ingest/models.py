@@ -6,6 +6,7 @@ Each stage takes and returns these plain records; none of them holds a client or
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -137,6 +138,64 @@ class Article:
             "word_count": self.word_count,
         }
         return doc
+
+
+@dataclass
+class AlertHit:
+    """One alert: a (rule, article) match, or a rule's volume spike on one day.
+
+    Stored in `mediamon-alerts` under `id`, a hash of (rule, subject), written create-only:
+    the same match found again (a retry, a re-run, a second feed) lands on the same id and
+    is never alerted twice. `targets` are the notify targets still to deliver to; each
+    delivery's own state is in `deliveries` (keyed by target), the summary in `status`.
+    """
+
+    rule_id: str
+    rule_name: str
+    subject: str  # the article id, or "spike:YYYY-MM-DD"
+    kind: str  # "match" or "spike"
+    created_at: datetime
+    run_id: str
+    targets: list[str]
+    rule_tags: list[str] = field(default_factory=list)
+    article: dict[str, Any] = field(default_factory=dict)  # title, url, source, language, ...
+    spike: dict[str, Any] | None = None  # last_day, daily_mean, factor, min_count, day
+    status: str = "pending"  # pending, sent, failed
+    attempts: int = 0
+    last_error: str | None = None
+    sent_at: datetime | None = None
+    deliveries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lease_owner: str | None = None  # a run delivering it now, until lease_until
+    lease_until: datetime | None = None
+
+    @property
+    def id(self) -> str:
+        return alert_id(self.rule_id, self.subject)
+
+    @property
+    def article_id(self) -> str | None:
+        return self.subject if self.kind == "match" else None
+
+    def to_document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {}
+        for key, value in self.__dict__.items():
+            doc[key] = _iso(value) if isinstance(value, datetime) else value
+        doc["alert_id"] = self.id
+        doc["article_id"] = self.article_id
+        return doc
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> AlertHit:
+        values = {k: v for k, v in doc.items() if k in cls.__dataclass_fields__}
+        for key in ("created_at", "sent_at", "lease_until"):
+            if values.get(key):
+                values[key] = datetime.fromisoformat(values[key])
+        return cls(**values)
+
+
+def alert_id(rule_id: str, subject: str) -> str:
+    """The deterministic document id of the alert for `rule_id` about `subject`."""
+    return hashlib.sha256(f"{rule_id}\x00{subject}".encode()).hexdigest()[:40]
 
 
 @dataclass

@@ -25,7 +25,7 @@ from ingest.errors import StoreError
 from ingest.models import Article, FeedState, RunReport
 
 MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
-TEMPLATES = ("articles", "feeds", "runs")
+TEMPLATES = ("articles", "feeds", "runs", "rules", "alerts")
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,16 @@ class IndexNames:
     @property
     def runs(self) -> str:
         return f"{self.prefix}-runs"
+
+    @property
+    def rules(self) -> str:
+        """Alert rules as percolator queries (the index maps the article fields too)."""
+        return f"{self.prefix}-rules"
+
+    @property
+    def alerts(self) -> str:
+        """One document per (rule, article) match, with its notification state."""
+        return f"{self.prefix}-alerts"
 
 
 class Es7CompatNode(Urllib3HttpNode):
@@ -117,7 +127,23 @@ def load_template(name: str, names: IndexNames) -> dict[str, Any]:
     template["template"]["aliases"] = {
         k.replace("{prefix}", names.prefix): v for k, v in aliases.items()
     }
+    base = template.get("_meta", {}).get("include_fields_of")
+    if base:
+        _include_fields(template, load_template(base, names))
     return template
+
+
+def _include_fields(template: dict[str, Any], base: dict[str, Any]) -> None:
+    """Add `base`'s field mapping and analyzers to `template` (rules.json takes the article
+    fields from articles.json this way, so they are written down once)."""
+    properties = template["template"]["mappings"]["properties"]
+    clash = set(properties) & set(base["template"]["mappings"]["properties"])
+    if clash:
+        raise StoreError(f"template fields {sorted(clash)} are also in the included template")
+    properties.update(base["template"]["mappings"]["properties"])
+    analysis = base["template"].get("settings", {}).get("analysis")
+    if analysis:
+        template["template"].setdefault("settings", {})["analysis"] = analysis
 
 
 def install_templates(
@@ -130,7 +156,7 @@ def install_templates(
         template_name = f"{names.prefix}-{name}"
         es.indices.put_index_template(name=template_name, **body)
         installed.append(template_name)
-    for index in (names.feeds, names.runs):
+    for index in (names.feeds, names.runs, names.rules, names.alerts):
         if not es.indices.exists(index=index):
             es.options(ignore_status=400).indices.create(index=index)  # 400: created meanwhile
     return installed
