@@ -1,0 +1,127 @@
+"""Fault injection for integration tests: a reverse proxy in front of the real Elasticsearch.
+
+The client talks to the proxy, the proxy talks to the real node, so mappings, analyzers and
+bulk item errors stay real; the proxy only adds what a busy or failing cluster does:
+
+    with EsFaultProxy(es_url) as proxy:
+        proxy.reject_next("/_bulk", times=2, status=429)   # cluster too busy, twice
+        proxy.go_away()                                    # connections refused from now on
+
+Binds 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from urllib.parse import urlsplit
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+
+
+class EsFaultProxy:
+    """A loopback HTTP proxy to one Elasticsearch node that misbehaves on request."""
+
+    def __init__(self, target_url: str) -> None:
+        parts = urlsplit(target_url)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 9200)
+        self.requests: Counter[str] = Counter()  # "METHOD path-without-query" -> count
+        self._lock = threading.Lock()
+        self._rejections: list[tuple[str, int]] = []  # (path fragment, status), in order
+        self._vanish_on: str | None = None
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def reject_next(self, path_fragment: str, times: int = 1, status: int = 429) -> None:
+        """Answer the next `times` requests whose path contains `path_fragment` with `status`."""
+        with self._lock:
+            self._rejections.extend([(path_fragment, status)] * times)
+
+    def go_away_on(self, path_fragment: str) -> None:
+        """Vanish at the first request whose path contains `path_fragment`: that request gets
+        no answer (the connection drops) and every later connection is refused."""
+        with self._lock:
+            self._vanish_on = path_fragment
+
+    def go_away(self) -> None:
+        """Stop answering: new connections are refused, as when the cluster is down."""
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> EsFaultProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            self.go_away()
+        except OSError:
+            pass
+
+    def _take_rejection(self, path: str) -> int | None:
+        with self._lock:
+            for i, (fragment, status) in enumerate(self._rejections):
+                if fragment in path:
+                    del self._rejections[i]
+                    return status
+        return None
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                with proxy._lock:
+                    proxy.requests[f"{self.command} {self.path.split('?')[0]}"] += 1
+                if proxy._vanish_on and proxy._vanish_on in self.path:
+                    # Refuse new connections, and drop this one without a word.
+                    threading.Thread(target=proxy.go_away, daemon=True).start()
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                status = proxy._take_rejection(self.path)
+                if status is not None:
+                    self._reply(
+                        status, b'{"error":"injected by EsFaultProxy","status":%d}' % status, {}
+                    )
+                    return
+                upstream = http.client.HTTPConnection(*proxy.target, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                response = upstream.getresponse()
+                data = response.read()
+                passed = {k: v for k, v in response.getheaders() if k.lower() not in _HOP_BY_HOP}
+                upstream.close()
+                self._reply(response.status, data, passed)
+
+            def _reply(self, status: int, data: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                if "content-type" not in {k.lower() for k in headers}:
+                    self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # quiet: counted in proxy.requests
+
+        return Handler
