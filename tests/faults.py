@@ -12,6 +12,7 @@ Binds 127.0.0.1 only.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import threading
 from collections import Counter
@@ -63,10 +64,8 @@ class EsFaultProxy:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        try:
+        with contextlib.suppress(OSError):  # already gone
             self.go_away()
-        except OSError:
-            pass
 
     def _take_rejection(self, path: str) -> int | None:
         with self._lock:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from elasticsearch import Elasticsearch
+from faults import EsFaultProxy
 from pytest_httpserver import HTTPServer
 
 from ingest import store
@@ -19,7 +20,6 @@ from ingest.config import Settings
 from ingest.errors import StoreError
 from ingest.models import Feed
 from ingest.pipeline import run_feeds
-from faults import EsFaultProxy
 
 pytestmark = pytest.mark.es
 
