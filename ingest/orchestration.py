@@ -312,13 +312,20 @@ def batch_run_id(dag_run_id: str, index: int) -> str:
     return f"batch-{index:03d}@{dag_run_id}"
 
 
+def _required_run_id(dag_run_id: str | None) -> str:
+    if not dag_run_id:
+        raise ConfigError("no DAG run id: run this from an Airflow task, or pass one")
+    return dag_run_id
+
+
 def ingest_batch(
-    batch: Mapping[str, Any], dag_run_id: str, settings: Settings | None = None
+    batch: Mapping[str, Any], dag_run_id: str | None, settings: Settings | None = None
 ) -> dict[str, Any]:
     """Run the pipeline over one batch; return its counts (the batch's report is stored too)."""
     from ingest.pipeline import run_feeds
 
     with task_errors(f"batch {batch.get('label', '?')}"):
+        dag_run_id = _required_run_id(dag_run_id)
         feeds = [feed_from_spec(spec) for spec in batch["feeds"]]
         settings = settings or airflow_settings()
         with _client(settings) as es:
@@ -380,15 +387,16 @@ def summary_report(
 def summarize(
     batches: Sequence[Mapping[str, Any]],
     results: Iterable[Mapping[str, Any] | None],
-    dag_run_id: str,
+    dag_run_id: str | None,
     started_at: datetime | None = None,
     settings: Settings | None = None,
 ) -> dict[str, Any]:
     """The last task: store the whole run's report in the runs index and return its counts."""
     from ingest import store
 
-    report = summary_report(batches, results, dag_run_id, started_at or datetime.now(UTC))
     with task_errors("summary"):
+        dag_run_id = _required_run_id(dag_run_id)
+        report = summary_report(batches, results, dag_run_id, started_at or datetime.now(UTC))
         settings = settings or airflow_settings()
         with _client(settings) as es:
             store.save_run_report(es, store.IndexNames(settings.index_prefix), report)

@@ -1,0 +1,64 @@
+"""mediamon upkeep, daily: templates, alert rules, retention of old articles, feed health.
+
+templates (install or upgrade, idempotent)
+  -> rules (sync the rules file into the percolator index, once `ingest.alerts` has it)
+  -> retention (drop monthly article indices older than `mediamon_retention_months`;
+     0, the default, keeps everything; the current month is never dropped)
+  -> feed_health (failing feeds, feeds with nothing new, share of 304s: logged and stored
+     in the runs index as `feed-health-YYYY-MM-DD`)
+
+Scheduling only: every task body calls `ingest.orchestration`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from airflow.sdk import dag, task
+
+
+@dag(
+    dag_id="mediamon_maintenance",
+    schedule="@daily",
+    start_date=datetime(2024, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "retries": 3,
+        "retry_delay": timedelta(minutes=2),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=30),
+    },
+    tags=["mediamon"],
+    doc_md=__doc__,
+)
+def mediamon_maintenance() -> None:
+    @task
+    def templates() -> list[str]:
+        from ingest import orchestration
+
+        return orchestration.install_templates()
+
+    @task
+    def rules() -> dict[str, Any]:
+        from ingest import orchestration
+
+        return orchestration.sync_rules()
+
+    @task
+    def retention() -> list[str]:
+        from ingest import orchestration
+
+        return orchestration.apply_retention()
+
+    @task
+    def feed_health() -> dict[str, Any]:
+        from ingest import orchestration
+
+        return orchestration.report_feed_health()
+
+    templates() >> [rules(), retention(), feed_health()]
+
+
+mediamon_maintenance()

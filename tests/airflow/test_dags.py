@@ -1,0 +1,428 @@
+"""The DAGs under a real Airflow: clean imports, and whole runs with `dag.test()`.
+
+`dag.test()` runs every task in this process against the SQLite metadata database of the
+conftest, the real Elasticsearch of the `es_url` fixture and a local feed server
+(pytest-httpserver) that serves three hosts as `*.localhost` virtual hosts, so the planner
+makes three batches: two healthy hosts and one whose feed answers 500.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from elasticsearch import Elasticsearch
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from ingest import store
+from ingest.config import Settings
+from ingest.errors import StoreError
+
+DAGS = Path(__file__).resolve().parents[2] / "dags"
+DAG_FILES = sorted(DAGS.glob("*.py"))
+HEAVY = ("elasticsearch", "trafilatura", "feedparser", "lxml", "ingest")
+
+pytestmark = [
+    pytest.mark.es,
+    pytest.mark.slow,
+    # Airflow's in-process execution API imports fastapi.testclient, which warns on import
+    # with starlette >= 1.x; it is theirs, not ours (pyproject turns warnings into errors).
+    pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`"),
+]
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address() -> tuple[str, int]:
+    return ("127.0.0.1", 0)
+
+
+# -- imports -------------------------------------------------------------------------------
+
+# Runs in a fresh interpreter: sockets refuse to connect or resolve, then the DAG file is
+# parsed the way the dag-processor does (DagBag), and what got imported is reported.
+IMPORT_PROBE = textwrap.dedent(
+    """
+    import json, socket, sys
+    def refuse(*args, **kwargs):
+        raise OSError("network access during DAG parsing")
+    socket.socket.connect = refuse
+    socket.socket.connect_ex = refuse
+    socket.getaddrinfo = refuse
+    socket.create_connection = refuse
+    from airflow.dag_processing.dagbag import DagBag
+    bag = DagBag(dag_folder=sys.argv[1])
+    print(json.dumps({
+        "dags": sorted(bag.dag_ids),
+        "errors": {k: str(v) for k, v in bag.import_errors.items()},
+        "warnings": {k: list(v) for k, v in bag.captured_warnings.items()},
+        "schedules": {d: str(bag.dags[d].schedule) for d in bag.dag_ids},
+        "modules": sorted({m.split(".")[0] for m in sys.modules}),
+    }))
+    """
+)
+
+
+def probe_import(path: Path, **env: str) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE, str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=False,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=[p.name for p in DAG_FILES])
+def test_dag_file_imports_cleanly_without_network_or_heavy_modules(
+    airflow_db: Path, path: Path
+) -> None:
+    found = probe_import(path)
+    assert found["errors"] == {}
+    assert found["warnings"] == {}
+    assert len(found["dags"]) == 1
+    assert not set(HEAVY) & set(found["modules"]), "a DAG file imported a heavy module"
+
+
+def test_the_schedule_is_a_variable_with_a_default(airflow_db: Path) -> None:
+    path = DAGS / "media_monitoring.py"
+    assert probe_import(path)["schedules"] == {"media_monitoring": "*/15 * * * *"}
+    hourly = probe_import(path, AIRFLOW_VAR_MEDIAMON_SCHEDULE="0 * * * *")
+    assert hourly["schedules"] == {"media_monitoring": "0 * * * *"}
+
+
+@pytest.fixture(scope="module")
+def dagbag(airflow_db: Path) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+    assert bag.import_errors == {}
+    return bag
+
+
+def test_media_monitoring_shape(dagbag: Any) -> None:
+    dag = dagbag.get_dag("media_monitoring")
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert set(dag.task_ids) == {"plan", "ingest_batch", "summary"}
+    batch = dag.get_task("ingest_batch")
+    assert batch.pool == "mediamon_fetch"
+    assert batch.retries == 4 and batch.retry_exponential_backoff == 2.0
+    assert batch.map_index_template
+    assert dag.get_task("summary").trigger_rule == "all_done_min_one_success"
+    assert dag.get_task("summary").upstream_task_ids == {"plan", "ingest_batch"}
+
+
+def test_maintenance_shape(dagbag: Any) -> None:
+    dag = dagbag.get_dag("mediamon_maintenance")
+    assert dag.catchup is False and dag.schedule == "@daily"
+    assert dag.get_task("templates").downstream_task_ids == {"rules", "retention", "feed_health"}
+
+
+# -- a local news site -----------------------------------------------------------------------
+
+PARAGRAPHS = {
+    "nl": [
+        "Bij de grensovergang tussen Belarus en Polen wachten sinds het weekend honderden "
+        "migranten in de kou. Hulporganisaties melden dat families met jonge kinderen in het "
+        "bos overnachten, zonder voldoende voedsel of warme kleding, terwijl Poolse militairen "
+        "de grens met prikkeldraad en extra patrouilles afsluiten.",
+        "De Europese Commissie noemt de situatie een hybride aanval en wil nieuwe sancties "
+        "tegen het regime in Minsk. Ministers overleggen deze week in Brussel over de vraag "
+        "hoe de lidstaten de buitengrens kunnen bewaken zonder het recht op asiel opzij te "
+        "zetten, want daarover lopen de meningen in de Unie sterk uiteen.",
+        "Journalisten krijgen geen toegang tot het afgesloten gebied langs de grens. Lokale "
+        "bewoners vertellen dat zij 's nachts groepen mensen zien lopen en dat de hulpdiensten "
+        "overbelast raken. Volgens artsen zijn inmiddels meerdere mensen onderkoeld in het "
+        "ziekenhuis opgenomen, onder wie een aantal kinderen.",
+    ],
+    "en": [
+        "Hundreds of migrants remained stranded at the border between Belarus and Poland on "
+        "Monday as temperatures dropped below freezing. Aid groups said families with small "
+        "children were sleeping in the forest without enough food or warm clothing while "
+        "Polish soldiers reinforced the razor wire fence.",
+        "European officials accused the government in Minsk of orchestrating the crossings "
+        "and prepared a new round of sanctions. Ministers meeting in Brussels this week will "
+        "discuss how member states can protect the external border without setting aside the "
+        "right to claim asylum, an issue that still divides the union.",
+        "Reporters have been barred from the restricted zone along the frontier. Residents of "
+        "nearby villages described groups of people walking through the woods at night, and "
+        "doctors said several people, including children, had been treated in hospital for "
+        "hypothermia after days in the open.",
+    ],
+}
+
+
+def article_html(title: str, language: str, published: str) -> str:
+    body = "\n".join(f"<p>{p}</p>" for p in PARAGRAPHS[language])
+    return (
+        f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
+        f"<title>{title}</title>"
+        f'<meta property="article:published_time" content="{published}"></head>'
+        f"<body><nav><a href='/'>Home</a></nav><article><h1>{title}</h1>"
+        f"<time datetime='{published}'>{published}</time>{body}</article>"
+        f"<footer>© Testkrant</footer></body></html>"
+    )
+
+
+def rss(title: str, language: str, items: list[tuple[str, str, str]]) -> str:
+    entries = "".join(
+        f"<item><title>{t}</title><link>{link}</link><guid>{link}</guid>"
+        f"<pubDate>{date}</pubDate><description>{t}: samenvatting.</description></item>"
+        for t, link, date in items
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>{title}</title><link>http://example/</link><language>{language}</language>"
+        f"{entries}</channel></rss>"
+    )
+
+
+class NewsSite:
+    """Three hosts on one local server: alpha (two Dutch feeds), beta (English), broken (500)."""
+
+    def __init__(self, server: HTTPServer, tmp_path: Path) -> None:
+        self.server = server
+        port = server.port
+        self.alpha = f"http://alpha.localhost:{port}"
+        self.beta = f"http://beta.localhost:{port}"
+        self.broken = f"http://broken.localhost:{port}"
+        day = "Tue, 09 Nov 2021 {}:00:00 +0000"
+        pages = {
+            "/nl/grens-1.html": ("Migranten wachten in de kou bij de Poolse grens", "nl"),
+            "/nl/grens-2.html": ("Brussel wil nieuwe sancties tegen Minsk", "nl"),
+            "/nl/grens-3.html": ("Artsen: onderkoelde migranten in het ziekenhuis", "nl"),
+            "/en/border-1.html": ("Migrants stranded at the Poland-Belarus border", "en"),
+            "/en/border-2.html": ("EU prepares new sanctions against Minsk", "en"),
+        }
+        for n, (path, (title, lang)) in enumerate(pages.items(), start=8):
+            html = article_html(title, lang, f"2021-11-09T{n:02d}:00:00+00:00")
+            server.expect_request(path).respond_with_data(html, content_type="text/html")
+        self.article_count = len(pages)
+        binnenland = rss("Alpha Binnenland", "nl", [
+            ("Migranten in de kou", f"{self.alpha}/nl/grens-1.html", day.format("08")),
+            ("Nieuwe sancties", f"{self.alpha}/nl/grens-2.html", day.format("09")),
+        ])  # fmt: skip
+        buitenland = rss("Alpha Buitenland", "nl", [
+            ("Nieuwe sancties", f"{self.alpha}/nl/grens-2.html?utm_source=rss", day.format("09")),
+            ("Onderkoeld", f"{self.alpha}/nl/grens-3.html", day.format("10")),
+        ])  # fmt: skip
+        world = rss("Beta World", "en", [
+            ("Stranded", f"{self.beta}/en/border-1.html", day.format("11")),
+            ("Sanctions", f"{self.beta}/en/border-2.html", day.format("12")),
+        ])  # fmt: skip
+        server.expect_request("/alpha/binnenland.rss").respond_with_data(
+            binnenland, content_type="application/rss+xml"
+        )
+        server.expect_request("/alpha/buitenland.rss").respond_with_data(
+            buitenland, content_type="application/rss+xml"
+        )
+        server.expect_request("/beta/world.rss").respond_with_handler(self._conditional(world))
+        server.expect_request("/broken/feed.rss").respond_with_data("oops", status=500)
+        server.expect_request("/robots.txt").respond_with_data("", status=404)
+        self.feeds_file = tmp_path / "feeds.yaml"
+        self.write_feeds()
+
+    @staticmethod
+    def _conditional(body: str) -> Any:
+        def handler(request: Request) -> Response:
+            if request.headers.get("If-None-Match") == '"world-v1"':
+                return Response(status=304, headers={"ETag": '"world-v1"'})
+            etag = {"ETag": '"world-v1"'}
+            return Response(body, content_type="application/rss+xml", headers=etag)
+
+        return handler
+
+    def write_feeds(self, extra: list[dict[str, Any]] | None = None) -> None:
+        feeds = [
+            {"name": "alpha-binnenland", "url": f"{self.alpha}/alpha/binnenland.rss",
+             "language": "nl", "source": "Alpha"},
+            {"name": "alpha-buitenland", "url": f"{self.alpha}/alpha/buitenland.rss",
+             "language": "nl", "source": "Alpha"},
+            {"name": "beta-world", "url": f"{self.beta}/beta/world.rss", "source": "Beta"},
+            {"name": "broken", "url": f"{self.broken}/broken/feed.rss"},
+            *(extra or []),
+        ]  # fmt: skip
+        self.feeds_file.write_text(yaml.safe_dump({"feeds": feeds}), encoding="utf-8")
+
+    def requests_to(self, path: str) -> int:
+        return sum(1 for request, _ in self.server.log if request.path == path)
+
+
+@pytest.fixture
+def site(httpserver: HTTPServer, tmp_path: Path) -> NewsSite:
+    return NewsSite(httpserver, tmp_path)
+
+
+@pytest.fixture
+def run_dag(
+    dagbag: Any, airflow_env: dict[str, str], es: Elasticsearch, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    """Run a DAG with `dag.test()` and return (DagRun, {task_id[map index]: state})."""
+    from airflow.utils.session import create_session
+
+    def run(dag_id: str, **variables: str) -> tuple[Any, dict[str, str]]:
+        for key, value in variables.items():
+            monkeypatch.setenv(f"AIRFLOW_VAR_{key.upper()}", value)
+        dag_run = dagbag.get_dag(dag_id).test()
+        with create_session() as session:
+            states = {
+                f"{ti.task_id}[{ti.map_index}]" if ti.map_index >= 0 else ti.task_id: ti.state
+                for ti in dag_run.get_task_instances(session=session)
+            }
+        return dag_run, states
+
+    yield run
+
+
+def summary_doc(es: Elasticsearch, settings: Settings, run_id: str) -> dict[str, Any]:
+    return dict(es.get(index=store.IndexNames(settings.index_prefix).runs, id=run_id)["_source"])
+
+
+def article_count(es: Elasticsearch, settings: Settings) -> int:
+    names = store.IndexNames(settings.index_prefix)
+    store.refresh(es, names)
+    return int(es.count(index=names.articles)["count"])
+
+
+# -- whole runs ------------------------------------------------------------------------------
+
+
+def test_media_monitoring_end_to_end(
+    run_dag: Any, site: NewsSite, es: Elasticsearch, settings: Settings
+) -> None:
+    dag_run, states = run_dag("media_monitoring", mediamon_feeds_file=str(site.feeds_file))
+
+    assert dag_run.state == "success", states
+    assert states == {
+        "plan": "success",
+        "ingest_batch[0]": "success",
+        "ingest_batch[1]": "success",
+        "ingest_batch[2]": "success",
+        "summary": "success",
+    }
+    assert article_count(es, settings) == site.article_count
+    doc = summary_doc(es, settings, dag_run.run_id)
+    counts = doc["counts"]
+    assert (counts["batches.planned"], counts["batches.ok"]) == (3, 3)
+    assert "batches.failed" not in counts
+    assert counts["articles.new"] == site.article_count
+    assert counts["feeds.polled"] == 3 and counts["feeds.failed"] == 1
+    assert counts["entries.merged"] == 1  # the same article in both alpha feeds
+    assert doc["failures"] == {"feed:http_500": 1}
+    assert doc["by_language"] == {"nl": 3, "en": 2}
+    # Each batch stored its own report too, under the DAG run's id.
+    names = store.IndexNames(settings.index_prefix)
+    batch_ids = {f"batch-{i:03d}@{dag_run.run_id}" for i in range(3)}
+    assert all(es.exists(index=names.runs, id=run_id) for run_id in batch_ids)
+    # Readable map index names in the UI.
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        labels = {
+            ti.rendered_map_index
+            for ti in session.query(TaskInstance).filter_by(
+                run_id=dag_run.run_id, task_id="ingest_batch"
+            )
+        }
+    assert any(label and label.startswith("1/3 ") and "feeds)" in label for label in labels)
+    assert any(label and "broken.localhost" in label for label in labels)
+
+    # A second run: nothing new, the unchanged feed answers 304, the broken one backs off.
+    pages_before = site.requests_to("/nl/grens-1.html")
+    second, states = run_dag("media_monitoring", mediamon_feeds_file=str(site.feeds_file))
+    assert second.state == "success", states
+    assert article_count(es, settings) == site.article_count
+    doc = summary_doc(es, settings, second.run_id)
+    assert doc["counts"].get("articles.new", 0) == 0
+    assert doc["counts"]["entries.known"] == 3  # alpha's three, listed again
+    assert doc["counts"]["feeds.not_modified"] == 1  # beta answered 304
+    assert doc["counts"]["feeds.backing_off"] == 1  # broken waits before its next poll
+    assert site.requests_to("/nl/grens-1.html") == pages_before  # no page fetched again
+
+
+def test_a_failed_batch_does_not_stop_the_others(
+    run_dag: Any,
+    site: NewsSite,
+    es: Elasticsearch,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fault injection around the real pipeline: the batch with the beta host cannot store."""
+    from ingest import pipeline
+
+    real_run_feeds = pipeline.run_feeds
+
+    def run_feeds(feed_list: Any, *args: Any, **kwargs: Any) -> Any:
+        if any(feed.name == "beta-world" for feed in feed_list):
+            raise StoreError("index refused the batch (injected)")
+        return real_run_feeds(feed_list, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "run_feeds", run_feeds)
+    dag_run, states = run_dag("media_monitoring", mediamon_feeds_file=str(site.feeds_file))
+
+    failed = [key for key, state in states.items() if state == "failed"]
+    assert len([k for k in failed if k.startswith("ingest_batch")]) == 1
+    assert sum(1 for k, s in states.items() if k.startswith("ingest_batch") and s == "success") == 2
+    # The summary ran, stored the report, then failed the run so that it is noticed.
+    assert states["summary"] == "failed" and dag_run.state == "failed"
+    doc = summary_doc(es, settings, dag_run.run_id)
+    counts = doc["counts"]
+    assert (counts["batches.planned"], counts["batches.ok"], counts["batches.failed"]) == (3, 2, 1)
+    assert counts["feeds.in_failed_batches"] == 1
+    assert doc["failures"] == {"feed:http_500": 1, "batch:failed": 1}
+    assert any("beta.localhost" in message for message in doc["errors"])
+    assert article_count(es, settings) == 3  # alpha's articles made it
+
+
+def test_a_bad_feeds_file_fails_at_once(run_dag: Any, tmp_path: Path) -> None:
+    bad = tmp_path / "feeds.yaml"
+    bad.write_text("feeds:\n  - name: x\n    url: ftp://nope\n", encoding="utf-8")
+    dag_run, states = run_dag("media_monitoring", mediamon_feeds_file=str(bad))
+    assert dag_run.state == "failed"
+    assert states["plan"] == "failed"  # not up_for_retry: AirflowFailException
+    assert states["summary"] == "upstream_failed"
+
+
+def test_maintenance_drops_old_months_and_reports_feed_health(
+    run_dag: Any, site: NewsSite, es: Elasticsearch, settings: Settings
+) -> None:
+    run_dag("media_monitoring", mediamon_feeds_file=str(site.feeds_file))  # feed states
+    names = store.IndexNames(settings.index_prefix)
+    today = datetime.now(UTC)
+
+    def month(back: int) -> str:
+        n = today.year * 12 + today.month - 1 - back
+        return f"{names.articles}-{n // 12:04d}.{n % 12 + 1:02d}"
+
+    for back in (0, 1, 2, 3, 14):
+        es.options(ignore_status=400).indices.create(index=month(back))
+
+    dag_run, states = run_dag(
+        "mediamon_maintenance",
+        mediamon_retention_months="3",
+        mediamon_health_failures="1",
+    )
+
+    assert dag_run.state == "success", states
+    remaining = set(es.indices.get(index=f"{names.articles}-*").body)
+    assert {month(0), month(1), month(2)} <= remaining
+    assert month(3) not in remaining and month(14) not in remaining
+    assert f"{names.articles}-2021.11" not in remaining  # the demo articles' month, long past
+    report = summary_doc(es, settings, f"feed-health-{today:%Y-%m-%d}")
+    assert report["counts"]["health.feeds"] == 4
+    assert report["counts"]["health.failing"] == 1
+    assert any("broken" in line for line in report["errors"])
+    assert states["rules"] == "success"
