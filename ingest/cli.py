@@ -126,15 +126,23 @@ def setup(settings: Settings) -> None:
     envvar="MEDIAMON_FEEDS",
     help="Feeds file (YAML) [env MEDIAMON_FEEDS].",
 )
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(path_type=Path),
+    envvar="MEDIAMON_RULES",
+    help="Alert rules file (YAML), validated and synced first [env MEDIAMON_RULES].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
 @click.pass_obj
-def run(settings: Settings, feeds_file: Path, as_json: bool) -> None:
-    """Run one ingestion pass over the feeds in FEEDS."""
-    report = _run_pass(settings, feeds_file, show_progress=not as_json)
+def run(settings: Settings, feeds_file: Path, rules_file: Path | None, as_json: bool) -> None:
+    """Run one ingestion pass over the feeds in FEEDS (and alert on the rules in RULES)."""
+    report = _run_pass(settings, feeds_file, show_progress=not as_json, rules_file=rules_file)
     if as_json:
         click.echo(json.dumps(report.to_document(), indent=2, ensure_ascii=False))
     else:
         print_report(report)
+        _print_raised(settings, report)
 
 
 @cli.command()
@@ -170,6 +178,256 @@ def search(
     print_hits(query, total, hits)
 
 
+# -- alerts -----------------------------------------------------------------------------
+
+
+@cli.group("alerts")
+def alerts_group() -> None:
+    """Alert rules: sync them, try them, see what they raised (see examples/alerts.yaml)."""
+
+
+def _delivery() -> Any:
+    """Delivery settings from MEDIAMON_SMTP_* and MEDIAMON_SECRET_* (the CLI is an edge)."""
+    from ingest.notify import DeliverySettings
+
+    return DeliverySettings.from_env(os.environ)
+
+
+@alerts_group.command("sync")
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(path_type=Path),
+    required=True,
+    envvar="MEDIAMON_RULES",
+    help="Rules file (YAML) [env MEDIAMON_RULES].",
+)
+@click.pass_obj
+def alerts_sync(settings: Settings, rules_file: Path) -> None:
+    """Validate every rule (Elasticsearch parses each query) and sync the file: all or nothing."""
+    from ingest.alerts import sync_rules_from
+
+    result = sync_rules_from(store.connect(settings), _names(settings), rules_file)
+    console.print(
+        f"[green]✓[/] {result.total} rules synced: {len(result.created)} new, "
+        f"{len(result.updated)} changed, {len(result.unchanged)} unchanged, "
+        f"{len(result.removed)} removed"
+        + (f" ({', '.join(result.removed)})" if result.removed else "")
+    )
+
+
+@alerts_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the rules as JSON.")
+@click.pass_obj
+def alerts_list(settings: Settings, as_json: bool) -> None:
+    """The synced rules, with the articles each matched and its alerts by status."""
+    from ingest.alerts import list_rules
+
+    summaries = list_rules(store.connect(settings), _names(settings))
+    if as_json:
+        click.echo(json.dumps([s.to_dict() for s in summaries], indent=2, ensure_ascii=False))
+        return
+    table = Table(
+        "id",
+        "query",
+        "only",
+        "notify",
+        "articles",
+        "alerts",
+        title="Alert rules",
+        title_justify="left",
+        show_lines=True,
+    )
+    for s in summaries:
+        only = " ".join([*s.rule.languages, *s.rule.sources])
+        notify = " ".join(f"{t.type}{'(digest)' if t.digest else ''}" for t in s.rule.notify)
+        states = " ".join(f"{k}:{v}" for k, v in sorted(s.alerts.items()))
+        table.add_row(s.rule.id, escape(s.rule.query), only, notify, str(s.articles), states)
+    console.print(table)
+
+
+@alerts_group.command("test")
+@click.argument("rule_id")
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(path_type=Path),
+    help="Take the rule from this file (not synced) instead of the rules index.",
+)
+@click.option("--since", help="From: 2021-11-01, or 24h / 7d / 2w ago.")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "as_json", is_flag=True, help="Print hits as JSON.")
+@click.pass_obj
+def alerts_test(
+    settings: Settings,
+    rule_id: str,
+    rules_file: Path | None,
+    since: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """What RULE_ID matches among the indexed articles: for writing and tuning rules."""
+    from ingest.alerts import get_rule, load_rules, test_rule, validate_rules
+    from ingest.errors import ConfigError
+
+    client, names = store.connect(settings), _names(settings)
+    if rules_file:
+        rule = next((r for r in load_rules(rules_file) if r.id == rule_id), None)
+        problems = validate_rules(client, names, [rule]) if rule else []
+        if problems:
+            raise ConfigError("; ".join(problems))
+    else:
+        rule = get_rule(client, names, rule_id)
+    if rule is None:
+        where = rules_file or "the rules index (sync first, or pass --rules)"
+        raise ConfigError(f"no rule {rule_id!r} in {where}")
+    total, hits = test_rule(client, names, rule, since, limit)
+    if as_json:
+        payload = {"rule": rule.id, "total": total, "hits": [h.to_dict() for h in hits]}
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    print_hits(f"{rule.id}: {rule.query}", total, hits)
+
+
+@alerts_group.command("history")
+@click.option("--rule", "rule_id", help="Only this rule's alerts.")
+@click.option("--status", type=click.Choice(["pending", "sent", "failed"]))
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True, help="Print the alerts as JSON.")
+@click.pass_obj
+def alerts_history(
+    settings: Settings, rule_id: str | None, status: str | None, limit: int, as_json: bool
+) -> None:
+    """The alerts raised, newest first, with their notification state."""
+    from ingest.alerts import alert_history
+
+    found = alert_history(store.connect(settings), _names(settings), rule_id, status, limit=limit)
+    if as_json:
+        docs = [alert.to_document() for alert in found]
+        for doc in docs:
+            doc.pop("lease_owner", None), doc.pop("lease_until", None)
+        click.echo(json.dumps(docs, indent=2, ensure_ascii=False))
+        return
+    print_alerts("Alerts", found)
+
+
+@alerts_group.command("spikes")
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.pass_obj
+def alerts_spikes(settings: Settings, as_json: bool) -> None:
+    """Check the rules that ask for volume-spike alerts (daily), and notify new spikes."""
+    from ingest.alerts import check_spikes
+
+    client, names = store.connect(settings), _names(settings)
+    checks = check_spikes(client, names)
+    report = _deliver_now(settings, client)
+    if as_json:
+        payload = [{**c.__dict__, "spike": c.spike.__dict__} for c in checks]
+        click.echo(json.dumps({"checks": payload, "counts": dict(report.counts)}, indent=2))
+        return
+    table = Table(
+        "rule",
+        "last day",
+        "daily mean",
+        "factor",
+        "min",
+        "spike",
+        "new alert",
+        title="Volume spikes",
+        title_justify="left",
+    )
+    for c in checks:
+        table.add_row(
+            c.rule_id,
+            str(c.last_day),
+            f"{c.daily_mean:.1f}",
+            f"{c.spike.factor:g}",
+            str(c.spike.min_count),
+            "yes" if c.spiking else "",
+            "yes" if c.alerted else "",
+        )
+    console.print(table)
+
+
+@alerts_group.command("notify")
+@click.pass_obj
+def alerts_notify(settings: Settings) -> None:
+    """Deliver pending alerts now (every run does this too)."""
+    report = _deliver_now(settings, store.connect(settings))
+    print_report(report)
+
+
+@alerts_group.command("retry")
+@click.option("--rule", "rule_id", help="Only this rule's alerts.")
+@click.pass_obj
+def alerts_retry(settings: Settings, rule_id: str | None) -> None:
+    """Put failed alerts back to pending (after fixing their target); the next run sends them."""
+    from ingest.alerts import requeue_failed
+
+    n = requeue_failed(store.connect(settings), _names(settings), rule_id)
+    console.print(f"[green]✓[/] {n} failed alerts are pending again")
+
+
+def _deliver_now(settings: Settings, client: Any) -> RunReport:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from ingest.alerts import deliver_pending
+    from ingest.http import HttpClient
+    from ingest.notify import Notifier
+
+    report = RunReport(
+        run_id=f"notify-{datetime.now(UTC):%Y%m%dT%H%M%SZ}", started_at=datetime.now(UTC)
+    )
+
+    async def deliver() -> None:
+        async with HttpClient(settings.fetch, settings.egress_allow) as http:
+            notifier = Notifier(http, _delivery(), settings.egress_allow)
+            await deliver_pending(client, _names(settings), notifier, report, owner=report.run_id)
+
+    asyncio.run(deliver())
+    report.finished_at = datetime.now(UTC)
+    return report
+
+
+def _names(settings: Settings) -> store.IndexNames:
+    return store.IndexNames(settings.index_prefix)
+
+
+def _print_raised(settings: Settings, report: RunReport) -> None:
+    """The alerts this run raised (new matches), with their notification state."""
+    from ingest.alerts import alert_history
+
+    if not report.counts.get("alerts.matched"):
+        return
+    raised = alert_history(store.connect(settings), _names(settings), run_id=report.run_id)
+    print_alerts(f"Alerts raised by this run ({len(raised)})", raised)
+
+
+def print_alerts(title: str, found: list[Any]) -> None:
+    table = Table(
+        "created",
+        "rule",
+        "status",
+        "article / spike",
+        title=title,
+        title_justify="left",
+        show_lines=True,
+    )
+    for alert in found:
+        if alert.kind == "spike":
+            what = f"spike: {alert.spike['last_day']} in a day (mean {alert.spike['daily_mean']})"
+        else:
+            article = alert.article
+            what = (
+                f"[bold]{escape(article.get('title', ''))}[/]\n"
+                f"{escape(article.get('source', ''))} {article.get('url', '')}"
+            )
+        status = alert.status + (f"\n{escape(alert.last_error)}" if alert.last_error else "")
+        table.add_row(alert.created_at.strftime("%Y-%m-%d %H:%M"), alert.rule_id, status, what)
+    console.print(table)
+
+
 # -- demo -------------------------------------------------------------------------------
 
 
@@ -189,8 +447,16 @@ def search(
     show_default=True,
     help="Port for the embedded Elasticsearch when ES_URL is not set.",
 )
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(path_type=Path),
+    default=REPO / "examples" / "alerts.yaml",
+    show_default=True,
+    help="Alert rules for the demo (their targets: log).",
+)
 @click.pass_obj
-def demo(settings: Settings, port: int, shared: Path, es_port: int) -> None:
+def demo(settings: Settings, port: int, shared: Path, es_port: int, rules_file: Path) -> None:
     """Serve the bundled demo feeds locally, ingest them, and search the result.
 
     Run it twice: the second pass fetches no page and indexes nothing new.
@@ -213,10 +479,11 @@ def demo(settings: Settings, port: int, shared: Path, es_port: int) -> None:
     server, site = serve_demo(shared, settings.home / "demo-site", port)
     try:
         console.print(f"[green]✓[/] demo feeds served at {server.url} ({len(site.hosts)} hosts)")
-        report = _run_pass(settings, site.feeds_yaml, show_progress=True)
+        report = _run_pass(settings, site.feeds_yaml, show_progress=True, rules_file=rules_file)
     finally:
         server.stop()
     print_report(report)
+    _print_raised(settings, report)
     console.print(f"pages requested from the demo server this pass: {server.page_requests()}")
     store.refresh(client, names)
     for query in ("vluchteling", "Loekasjenko"):
@@ -227,15 +494,20 @@ def demo(settings: Settings, port: int, shared: Path, es_port: int) -> None:
 # -- output -----------------------------------------------------------------------------
 
 
-def _run_pass(settings: Settings, feeds_file: Path, *, show_progress: bool) -> RunReport:
+def _run_pass(
+    settings: Settings, feeds_file: Path, *, show_progress: bool, rules_file: Path | None = None
+) -> RunReport:
+    from ingest.alerts import load_rules
     from ingest.feeds import load_feeds
     from ingest.pipeline import run_feeds
 
     feed_list = load_feeds(feeds_file)
+    rules = load_rules(rules_file) if rules_file else None
     client = store.connect(settings)
     store.install_templates(client, store.IndexNames(settings.index_prefix))
+    options: dict[str, Any] = {"rules": rules, "delivery": _delivery()}
     if not show_progress:
-        return run_feeds(feed_list, settings, client)
+        return run_feeds(feed_list, settings, client, **options)
     with RichProgressBar(
         TextColumn("{task.description:<9}"),
         BarColumn(),
@@ -244,7 +516,7 @@ def _run_pass(settings: Settings, feeds_file: Path, *, show_progress: bool) -> R
         console=console,
         transient=False,
     ) as bar:
-        return run_feeds(feed_list, settings, client, progress=_BarProgress(bar))
+        return run_feeds(feed_list, settings, client, progress=_BarProgress(bar), **options)
 
 
 class _BarProgress:

@@ -2,8 +2,10 @@
 
     poll feeds (conditional GET) ─▶ entries ─▶ canonical id, merge repeats
       ─▶ drop ids already indexed (one look-up per batch, no page fetch; record "seen again")
-      ─▶ fetch pages ─▶ extract + tag language (process pool) ─▶ bulk index (create-only)
-      ─▶ feed state ─▶ RunReport
+      ─▶ fetch pages ─▶ extract + tag language (process pool)
+      ─▶ percolate against the alert rules (one request per batch; matches on Article.rules)
+      ─▶ bulk index (create-only) ─▶ record alert hits (create-only)
+      ─▶ deliver pending alerts (earlier failures first) ─▶ feed state ─▶ RunReport
 
 The CLI and the Airflow DAGs both call `run_feeds`; neither re-implements a stage.
 Every entry ends up counted: entries.seen == entries.merged + entries.known + articles.new
@@ -25,13 +27,14 @@ from typing import Protocol
 
 from elasticsearch import Elasticsearch
 
-from ingest import dedupe, feeds, store
+from ingest import alerts, dedupe, feeds, store
 from ingest.config import Settings
 from ingest.errors import ExtractionError, FetchError
 from ingest.extract import extract_page
 from ingest.http import HttpClient
 from ingest.language import count_words, tag_language
 from ingest.models import Article, Extraction, Feed, FeedEntry, FeedState, LanguageTag, RunReport
+from ingest.notify import DeliverySettings, Notifier
 
 # A failing feed waits 5 min, 10, 20 ... up to a day before it is polled again.
 FEED_BACKOFF_BASE = timedelta(minutes=5)
@@ -70,12 +73,31 @@ def run_feeds(
     *,
     progress: Progress | None = None,
     run_id: str | None = None,
+    rules: Sequence[alerts.Rule] | None = None,
+    delivery: DeliverySettings | None = None,
 ) -> RunReport:
-    """Run one pass over `feed_list` and store its report. Clients are made here, at the edge."""
+    """Run one pass over `feed_list` and store its report. Clients are made here, at the edge.
+
+    New articles are matched against the rules in the rules index; with `rules` (a loaded
+    rules file) those are validated and synced there first, a bad rule failing the run before
+    anything is fetched. `delivery` says how alerts are sent (SMTP, secrets, retries).
+    """
     names = store.IndexNames(settings.index_prefix)
+    if rules is not None:
+        alerts.sync_rules(es, names, rules)
+    delivery = delivery or DeliverySettings()
     with _extraction_executor(settings) as executor:
         return asyncio.run(
-            _run(feed_list, settings, es, names, executor, progress or _NoProgress(), run_id)
+            _run(
+                feed_list,
+                settings,
+                es,
+                names,
+                executor,
+                progress or _NoProgress(),
+                run_id,
+                delivery,
+            )
         )
 
 
@@ -87,6 +109,7 @@ async def _run(
     executor: Executor,
     progress: Progress,
     run_id: str | None,
+    delivery: DeliverySettings,
 ) -> RunReport:
     started = datetime.now(UTC)
     report = RunReport(run_id=run_id or _new_run_id(started), started_at=started)
@@ -103,6 +126,8 @@ async def _run(
             new_by_feed += await _ingest_batch(
                 batch, http, es, names, executor, report, started, progress
             )
+        notifier = Notifier(http, delivery, settings.egress_allow)
+        await alerts.deliver_pending(es, names, notifier, report, owner=report.run_id)
     _record_new_entries(states, new_by_feed, started)
     store.save_feed_states(es, names, states.values())
     # Known-id look-ups are searches: make this run's articles visible to the next run now,
@@ -211,6 +236,9 @@ async def _ingest_batch(
     articles = await asyncio.gather(
         *(_build_article(c, http, executor, report, progress) for c in new)
     )
+    matches = alerts.percolate(es, names, articles)  # before indexing: stored on the article
+    for article in articles:
+        article.rules = matches.by_article.get(article.id, [])
     outcome = store.bulk_index(es, names, articles)
     report.count("articles.new", outcome.created)
     report.count("entries.known", outcome.conflicts)  # indexed meanwhile by another worker
@@ -220,6 +248,13 @@ async def _ingest_batch(
             report.fail(reason, n=n)
         for doc_id, message in list(outcome.failed_ids.items())[:10]:
             report.errors.append(f"index {doc_id}: {message}")
+    if matches.count:
+        indexed = [a for a in articles if a.id not in outcome.failed_ids]
+        hits = alerts.record_hits(es, names, indexed, matches, report.run_id, now)
+        report.count("alerts.matched", hits.created)
+        report.count("alerts.already_recorded", hits.existing)
+        for reason, n in hits.failures.items():
+            report.fail(reason, n=n)
     new_by_feed: Counter[str] = Counter()
     for article in articles:
         if article.id not in outcome.failed_ids:

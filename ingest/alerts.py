@@ -1,0 +1,955 @@
+"""Alert rules: validate, sync to the percolator index, percolate batches, record hits, notify.
+
+    rules file ─▶ load_rules (shape, ids, targets) ─▶ sync_rules (Elasticsearch validates each
+    query; all or nothing) ─▶ `mediamon-rules`, one percolator document per rule
+
+    a batch of new articles ─▶ percolate (one multi-document percolate) ─▶ Article.rules
+      ─▶ bulk index ─▶ record_hits (create-only ids: a match alerts once, ever)
+    end of a run ─▶ deliver_pending (pending alerts, oldest first: earlier failures, then new)
+
+A rule is a query in Kibana's query-string syntax over the same fields as `mediamon search`
+(`search.text_query`: title, summary, body and their per-language subfields, so a Dutch rule
+is stemmed the Dutch way), optionally restricted to languages and sources. The restriction is
+part of the stored percolator query (a `bool` filter on the percolated document's `language`
+and `source`), not a filter on the rule documents: one percolate request carries articles
+of many languages, and only the percolator itself sees each document on its own.
+
+Every (rule, article) match is one document in `mediamon-alerts` whose id is a hash of the
+two, written with op_type=create: a retry, a re-run or the same article from a second feed
+hits a 409 and alerts nobody. Its notification state (`status` pending|sent|failed,
+`attempts`, `last_error`, `sent_at`, one entry per target in `deliveries`) is updated by
+the run that delivers it, which first takes a short lease on it (optimistic concurrency), so
+parallel Airflow batches never send one alert twice. A delivery that fails transiently stays
+pending and the next run retries it; a permanent failure (a 404 webhook, a refused recipient)
+marks it failed, and `requeue_failed` puts it back once the target is fixed.
+
+A rule may also ask for a daily volume-spike alert (`check_spikes`): its matches published in
+the last day against the daily mean of the 14 days before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from elastic_transport import ConnectionError as TransportConnectionError
+from elasticsearch import ApiError, Elasticsearch, helpers
+
+from ingest import store
+from ingest.errors import ConfigError, FetchError, StoreError
+from ingest.models import AlertHit, Article, RunReport
+from ingest.notify import Notifier, Target, parse_targets, redact
+from ingest.search import SearchFilters, SearchHit, search_articles, text_query
+from ingest.store import IndexNames
+
+__all__ = [
+    "Matches",
+    "Rule",
+    "Spike",
+    "SpikeCheck",
+    "SyncResult",
+    "alert_history",
+    "check_spikes",
+    "deliver_pending",
+    "get_rule",
+    "list_rules",
+    "load_rules",
+    "percolate",
+    "record_hits",
+    "requeue_failed",
+    "sync_rules",
+    "sync_rules_file",
+    "test_rule",
+    "validate_rules",
+]
+
+RULE_KEYS = {"id", "name", "query", "languages", "sources", "tags", "notify", "spike"}
+SPIKE_KEYS = {"factor", "min_count"}
+_RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+_LANGUAGE = re.compile(r"^[a-z]{2}$")
+PERCOLATE_PAGE = 1000
+DELIVERY_PAGE = 200
+SPIKE_DAYS = 14
+SUMMARY_CHARS = 300
+
+
+# -- rules ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spike:
+    """Alert when the last day's matches exceed `factor` × the daily mean of the 14 days
+    before, and are at least `min_count`."""
+
+    factor: float = 3.0
+    min_count: int = 5
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One alert rule, as validated from the rules file or read back from the rules index."""
+
+    id: str
+    query: str
+    name: str = ""
+    languages: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    notify: tuple[Target, ...] = ()
+    spike: Spike | None = None
+
+    @property
+    def title(self) -> str:
+        return self.name or self.id
+
+    def percolator_query(self) -> dict[str, Any]:
+        """The query stored in `mediamon-rules`: the text query and the rule's restrictions."""
+        filters: list[dict[str, Any]] = []
+        if self.languages:
+            filters.append({"terms": {"language": list(self.languages)}})
+        if self.sources:
+            filters.append({"terms": {"source": list(self.sources)}})
+        return {"bool": {"must": [text_query(self.query)], "filter": filters}}
+
+    def to_document(self, mapping_fingerprint: str, synced_at: datetime) -> dict[str, Any]:
+        meta = self._meta()
+        digest = json.dumps([meta, mapping_fingerprint], sort_keys=True)
+        meta["hash"] = hashlib.sha256(digest.encode()).hexdigest()[:32]
+        meta["synced_at"] = synced_at.isoformat()
+        return {"query": self.percolator_query(), "rule": meta}
+
+    def _meta(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "query": self.query,
+            "languages": list(self.languages),
+            "sources": list(self.sources),
+            "tags": list(self.tags),
+            "notify": [target.to_spec() for target in self.notify],
+            "spike": None if self.spike is None else self.spike.__dict__.copy(),
+        }
+
+    @classmethod
+    def from_document(cls, meta: Mapping[str, Any]) -> Rule:
+        spike = meta.get("spike")
+        return cls(
+            id=meta["id"],
+            query=meta["query"],
+            name=meta.get("name") or "",
+            languages=tuple(meta.get("languages") or ()),
+            sources=tuple(meta.get("sources") or ()),
+            tags=tuple(meta.get("tags") or ()),
+            notify=tuple(Target.from_spec(spec) for spec in meta.get("notify") or ()),
+            spike=Spike(**spike) if spike else None,
+        )
+
+
+def load_rules(path: Path) -> list[Rule]:
+    """Read and check a rules file: `rules: [{id, name?, query, languages?, sources?, tags?,
+    notify?, spike?}]`. Every problem is raised at once in one `ConfigError` naming each rule.
+
+    This checks the file's shape; whether each query parses and names known fields is
+    Elasticsearch's verdict, asked by `validate_rules` (and so by `sync_rules`).
+    """
+    rules, problems = _read_rules(path)
+    if problems:
+        raise ConfigError(f"{path}: " + "; ".join(problems))
+    return rules
+
+
+def _read_rules(path: Path) -> tuple[list[Rule], list[str]]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the rules file ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+        raise ConfigError(f"{path}: expected a mapping with a list under 'rules'")
+    unknown = sorted(set(data) - {"rules"})
+    problems = [f"unknown top-level key {key!r}" for key in unknown]
+    rules, rule_problems = parse_rules(data["rules"])
+    return rules, problems + rule_problems
+
+
+def parse_rules(items: Sequence[Any]) -> tuple[list[Rule], list[str]]:
+    """Rules from the parsed YAML list, and every problem (missing or duplicate id, ...)."""
+    rules: list[Rule] = []
+    problems: list[str] = []
+    counts = Counter(item.get("id") for item in items if isinstance(item, dict))
+    for position, item in enumerate(items, start=1):
+        rule, item_problems = _parse_rule(item, position)
+        if rule is not None and counts[rule.id] > 1:
+            item_problems.append(f"rule {rule.id!r}: duplicate id (#{position})")
+            rule = None
+        problems += item_problems
+        if rule is not None:
+            rules.append(rule)
+    return rules, problems
+
+
+def _parse_rule(item: Any, position: int) -> tuple[Rule | None, list[str]]:
+    if not isinstance(item, dict):
+        return None, [f"rule #{position}: expected a mapping, got {type(item).__name__}"]
+    rule_id = item.get("id")
+    label = f"rule {rule_id!r}" if isinstance(rule_id, str) and rule_id else f"rule #{position}"
+    problems = [f"{label}: unknown key {key!r}" for key in sorted(set(item) - RULE_KEYS)]
+    if rule_id is None or rule_id == "":
+        problems.append(f"{label}: missing id")
+    elif not isinstance(rule_id, str) or not _RULE_ID.match(rule_id):
+        problems.append(f"{label}: id must be letters, digits and _.:- (at most 128)")
+    query = item.get("query")
+    if not isinstance(query, str) or not query.strip():
+        problems.append(f"{label}: missing query")
+    name = item.get("name", "")
+    if not isinstance(name, str):
+        problems.append(f"{label}: name must be a string")
+    lists = {key: _string_list(item.get(key), f"{label}: {key}", problems)
+             for key in ("languages", "sources", "tags")}  # fmt: skip
+    problems += [f"{label}: language {code!r} is not a two-letter ISO 639-1 code"
+                 for code in lists["languages"] if not _LANGUAGE.match(code)]  # fmt: skip
+    targets, target_problems = parse_targets(item.get("notify"), label)
+    problems += target_problems
+    spike = _parse_spike(item.get("spike"), label, problems)
+    if problems:
+        return None, problems
+    assert isinstance(rule_id, str) and isinstance(query, str)
+    return Rule(rule_id, query.strip(), name, tuple(lists["languages"]), tuple(lists["sources"]),
+                tuple(lists["tags"]), tuple(targets), spike), []  # fmt: skip
+
+
+def _string_list(value: Any, label: str, problems: list[str]) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        problems.append(f"{label} must be a list of strings")
+        return []
+    return list(value)
+
+
+def _parse_spike(value: Any, label: str, problems: list[str]) -> Spike | None:
+    if value is None or value is False:
+        return None
+    if value is True:
+        return Spike()
+    if not isinstance(value, dict):
+        problems.append(f"{label}: spike must be true or a mapping with factor and min_count")
+        return None
+    problems += [f"{label}: spike: unknown key {k!r}" for k in sorted(set(value) - SPIKE_KEYS)]
+    factor, min_count = value.get("factor", Spike.factor), value.get("min_count", Spike.min_count)
+    if isinstance(factor, bool) or not isinstance(factor, int | float) or factor <= 1:
+        problems.append(f"{label}: spike factor must be a number above 1")
+    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+        problems.append(f"{label}: spike min_count must be a whole number of at least 1")
+    return Spike(float(factor), int(min_count)) if not problems else None
+
+
+# -- validation by Elasticsearch and sync ---------------------------------------------------
+
+_UNMAPPED = re.compile(r"unmapped fields? \[([^\]]*)\]")
+_LENIENT = re.compile(r'failed \[([^\]]*)\] query, caused by (.*?)"\)(?:\s|$)')
+_RULE_FIELD = re.compile(r"(?<![\w.])(rule\.[\w.]+):")
+_PARSE_ERROR = re.compile(r"(Cannot parse '.*?': [^\n]*)", re.DOTALL)
+
+
+def validate_rules(es: Elasticsearch, names: IndexNames, rules: Iterable[Rule]) -> list[str]:
+    """Ask Elasticsearch about each rule's query against the rules index's mapping (the
+    article fields): one problem per rule whose query does not parse, names a field no
+    article has, or cannot apply to a field (text in a number field)."""
+    ensure_rules_index(es, names)
+    problems = []
+    for rule in rules:
+        problem = _server_verdict(es, names, rule)
+        if problem:
+            problems.append(f"rule {rule.id!r}: {problem}")
+    return problems
+
+
+def _server_verdict(es: Elasticsearch, names: IndexNames, rule: Rule) -> str | None:
+    try:
+        response = es.indices.validate_query(
+            index=names.rules, query=rule.percolator_query(), explain=True
+        )
+    except ApiError as exc:
+        return f"query refused by Elasticsearch: {exc.message}"
+    except TransportConnectionError as exc:
+        raise StoreError(f"Elasticsearch went away: {exc}", transient=True) from None
+    for explanation in response.get("explanations", []):
+        if not explanation.get("valid", response.get("valid")):
+            error = str(explanation.get("error", "invalid query"))
+            parse_error = _PARSE_ERROR.search(error)
+            return f"query does not parse: {(parse_error.group(1) if parse_error else error)[:300]}"
+        text = str(explanation.get("explanation", ""))
+        unmapped = _UNMAPPED.search(text)
+        if unmapped:
+            return f"unknown field {unmapped.group(1)} (not an article field)"
+        lenient = _LENIENT.search(text)
+        if lenient:
+            return f"field {lenient.group(1)} cannot take this value: {lenient.group(2)[:200]}"
+        own = _RULE_FIELD.search(text)
+        if own:
+            return f"unknown field {own.group(1)} (not an article field)"
+    if not response.get("valid", False):
+        return "query does not parse"
+    return None
+
+
+def ensure_rules_index(es: Elasticsearch, names: IndexNames) -> None:
+    """Create the rules and alerts indices if needed; add article fields that are new since.
+
+    A changed analyzer cannot be applied to an existing index: that needs a new rules index
+    (delete it and sync again: the file is the source of the rules).
+    """
+    if not es.indices.exists(index=names.rules) or not es.indices.exists(index=names.alerts):
+        store.install_templates(es, names, templates=("rules", "alerts"))
+    properties = store.load_template("rules", names)["template"]["mappings"]["properties"]
+    try:
+        es.indices.put_mapping(index=names.rules, properties=properties)
+    except ApiError as exc:
+        raise StoreError(
+            f"{names.rules} cannot take the current article mapping ({exc.message}); "
+            f"delete {names.rules} and sync the rules again"
+        ) from None
+
+
+@dataclass
+class SyncResult:
+    """What a sync changed, by rule id."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.created) + len(self.updated) + len(self.unchanged)
+
+
+def sync_rules_file(es: Elasticsearch, names: IndexNames, path: Path) -> int:
+    """Validate the whole file (shape and, by Elasticsearch, every query) and sync it.
+
+    Refuses the file with one error naming every bad rule, changing nothing. Returns the
+    number of rules now in the index (the Airflow maintenance task calls this).
+    """
+    return sync_rules_from(es, names, path).total
+
+
+def sync_rules_from(es: Elasticsearch, names: IndexNames, path: Path) -> SyncResult:
+    rules, problems = _read_rules(path)
+    problems += validate_rules(es, names, rules)
+    if problems:
+        raise ConfigError(f"{path}: not synced, nothing changed: " + "; ".join(problems))
+    return _write_rules(es, names, rules)
+
+
+def sync_rules(es: Elasticsearch, names: IndexNames, rules: Sequence[Rule]) -> SyncResult:
+    """Make the rules index hold exactly `rules`: validated first (all or nothing), then
+    new and changed rules written, rules no longer listed removed."""
+    problems = validate_rules(es, names, rules)
+    if problems:
+        raise ConfigError("rules not synced, nothing changed: " + "; ".join(problems))
+    return _write_rules(es, names, rules)
+
+
+def _write_rules(es: Elasticsearch, names: IndexNames, rules: Sequence[Rule]) -> SyncResult:
+    template = store.load_template("rules", names)["template"]
+    fingerprint = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()
+    now = datetime.now(UTC)
+    stored = _stored_hashes(es, names)
+    result = SyncResult()
+    actions: list[dict[str, Any]] = []
+    for rule in rules:
+        doc = rule.to_document(fingerprint, now)
+        if stored.get(rule.id) == doc["rule"]["hash"]:
+            result.unchanged.append(rule.id)
+            continue
+        (result.updated if rule.id in stored else result.created).append(rule.id)
+        actions.append({"_op_type": "index", "_index": names.rules, "_id": rule.id, "_source": doc})
+    wanted = {rule.id for rule in rules}
+    for rule_id in sorted(set(stored) - wanted):
+        result.removed.append(rule_id)
+        actions.append({"_op_type": "delete", "_index": names.rules, "_id": rule_id})
+    failures = _bulk(es, actions, ok_statuses=(404,)).failures
+    if failures:
+        raise StoreError(f"rules sync partly failed: {dict(failures)}")
+    es.indices.refresh(index=names.rules)  # the next batch percolates against these rules
+    return result
+
+
+def _stored_hashes(es: Elasticsearch, names: IndexNames) -> dict[str, str]:
+    es.indices.refresh(index=names.rules)
+    return {
+        hit["_id"]: hit["_source"].get("rule", {}).get("hash", "")
+        for hit in helpers.scan(es, index=names.rules, _source=["rule.hash"])
+    }
+
+
+def get_rule(es: Elasticsearch, names: IndexNames, rule_id: str) -> Rule | None:
+    response = es.options(ignore_status=404).get(index=names.rules, id=rule_id)
+    if not response.get("found"):
+        return None
+    return Rule.from_document(response["_source"]["rule"])
+
+
+def stored_rules(es: Elasticsearch, names: IndexNames) -> list[Rule]:
+    """Every rule in the rules index, by id."""
+    hits = helpers.scan(es, index=names.rules, _source=["rule"])
+    return sorted((Rule.from_document(hit["_source"]["rule"]) for hit in hits), key=lambda r: r.id)
+
+
+# -- percolation and hits --------------------------------------------------------------------
+
+
+@dataclass
+class Matches:
+    """Which rules each article of a batch matched (rule ids sorted), and those rules."""
+
+    by_article: dict[str, list[str]] = field(default_factory=dict)
+    rules: dict[str, Rule] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return sum(len(ids) for ids in self.by_article.values())
+
+
+def percolate(es: Elasticsearch, names: IndexNames, articles: Sequence[Article]) -> Matches:
+    """Match a batch of articles against every rule with one multi-document percolate.
+
+    Pages through the matching rules (sorted by id) when more than `PERCOLATE_PAGE` match.
+    """
+    matches = Matches()
+    if not articles:
+        return matches
+    documents = [article.to_document() for article in articles]
+    after: list[Any] | None = None
+    while True:
+        page = _percolate_page(es, names, documents, after)
+        for hit in page:
+            rule = Rule.from_document(hit["_source"]["rule"])
+            matches.rules[rule.id] = rule
+            for slot in hit.get("fields", {}).get("_percolator_document_slot", []):
+                matches.by_article.setdefault(articles[slot].id, []).append(rule.id)
+        if len(page) < PERCOLATE_PAGE:
+            break
+        after = page[-1]["sort"]
+    for rule_ids in matches.by_article.values():
+        rule_ids.sort()
+    return matches
+
+
+def _percolate_page(
+    es: Elasticsearch, names: IndexNames, documents: list[dict[str, Any]], after: list[Any] | None
+) -> list[dict[str, Any]]:
+    try:
+        response = es.options(ignore_status=404).search(
+            index=names.rules,
+            query={"percolate": {"field": "query", "documents": documents}},
+            source_includes=["rule"],
+            sort=[{"rule.id": "asc"}],
+            size=PERCOLATE_PAGE,
+            search_after=after,
+            track_total_hits=False,
+        )
+    except TransportConnectionError as exc:
+        raise StoreError(
+            f"Elasticsearch went away while percolating: {exc}", transient=True
+        ) from None
+    except ApiError as exc:
+        raise StoreError(f"percolating a batch failed: {exc.message}") from None
+    if response.meta.status == 404:  # no rules index yet: no rules
+        return []
+    return list(response["hits"]["hits"])
+
+
+@dataclass
+class HitOutcome:
+    created: int = 0
+    existing: int = 0  # already alerted: a retry, a re-run, another feed or worker
+    failures: Counter[str] = field(default_factory=Counter)
+    existing_ids: set[str] = field(default_factory=set)
+
+
+def record_hits(
+    es: Elasticsearch,
+    names: IndexNames,
+    articles: Iterable[Article],
+    matches: Matches,
+    run_id: str,
+    now: datetime | None = None,
+) -> HitOutcome:
+    """One alert document per (rule, article) match, created once (a 409 means: done before)."""
+    now = now or datetime.now(UTC)
+    hits = [
+        _hit(matches.rules[rule_id], article, run_id, now)
+        for article in articles
+        for rule_id in matches.by_article.get(article.id, [])
+    ]
+    return _create_alerts(es, names, hits)
+
+
+def _hit(rule: Rule, article: Article, run_id: str, now: datetime) -> AlertHit:
+    summary = " ".join((article.summary or article.body).split())[:SUMMARY_CHARS]
+    return AlertHit(
+        rule_id=rule.id,
+        rule_name=rule.title,
+        subject=article.id,
+        kind="match",
+        created_at=now,
+        run_id=run_id,
+        targets=[target.key for target in rule.notify],
+        rule_tags=list(rule.tags),
+        article={
+            "title": article.title,
+            "url": article.url,
+            "source": article.source,
+            "language": article.language,
+            "published_at": article.published_at.isoformat(),
+            "summary": summary,
+        },
+    )
+
+
+def _create_alerts(es: Elasticsearch, names: IndexNames, hits: Sequence[AlertHit]) -> HitOutcome:
+    actions = [
+        {"_op_type": "create", "_index": names.alerts, "_id": hit.id, "_source": hit.to_document()}
+        for hit in hits
+    ]
+    result = _bulk(es, actions)
+    return HitOutcome(result.ok, result.conflicts, result.failures, result.conflicted)
+
+
+@dataclass
+class _BulkResult:
+    ok: int = 0
+    conflicts: int = 0
+    conflicted: set[str] = field(default_factory=set)
+    failures: Counter[str] = field(default_factory=Counter)
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> item result
+
+
+def _bulk(
+    es: Elasticsearch, actions: Sequence[dict[str, Any]], ok_statuses: tuple[int, ...] = ()
+) -> _BulkResult:
+    result = _BulkResult()
+    if not actions:
+        return result
+    try:
+        for ok, item in helpers.streaming_bulk(
+            es, actions, chunk_size=500, max_retries=3, initial_backoff=1,
+            raise_on_error=False, raise_on_exception=False,
+        ):  # fmt: skip
+            _, outcome = next(iter(item.items()))
+            doc_id = str(outcome.get("_id"))
+            result.items[doc_id] = outcome
+            if ok or outcome.get("status") in ok_statuses:
+                result.ok += 1
+            elif outcome.get("status") == 409:
+                result.conflicts += 1
+                result.conflicted.add(doc_id)
+            else:
+                error = outcome.get("error")
+                kind = error.get("type", "unknown") if isinstance(error, dict) else "unknown"
+                result.failures[f"alerts:{kind}"] += 1
+    except TransportConnectionError as exc:
+        raise StoreError(
+            f"Elasticsearch went away during a bulk write: {exc}", transient=True
+        ) from None
+    return result
+
+
+# -- delivery --------------------------------------------------------------------------------
+
+
+@dataclass
+class DeliveryOutcome:
+    """What one delivery pass did, per alert (a digest's alerts count one by one)."""
+
+    notified: int = 0  # every target delivered
+    pending: int = 0  # some target failed for now: the next run retries
+    failed: int = 0  # some target failed for good, none left to try
+    busy: int = 0  # taken by another run meanwhile
+    failures: Counter[str] = field(default_factory=Counter)  # notify:<reason>, per target
+
+
+@dataclass
+class _Claimed:
+    alert: AlertHit
+    seq_no: int
+    primary_term: int
+
+
+async def deliver_pending(
+    es: Elasticsearch,
+    names: IndexNames,
+    notifier: Notifier,
+    report: RunReport | None = None,
+    *,
+    owner: str = "mediamon",
+) -> DeliveryOutcome:
+    """Deliver every pending alert, oldest first, and record each delivery's outcome.
+
+    Pending alerts are leased before sending (an optimistic-concurrency write), so two runs
+    delivering at once never both send one alert. Counts go to `report` as alerts.notified,
+    alerts.pending, alerts.failed and failures `notify:<reason>`.
+    """
+    outcome = DeliveryOutcome()
+    es.options(ignore_status=404).indices.refresh(index=names.alerts)
+    after: list[Any] | None = None
+    seen = 0
+    while seen < notifier.delivery.max_alerts_per_run:
+        now = datetime.now(UTC)
+        hits = _pending_page(es, names, now, after)
+        if not hits:
+            break
+        after = hits[-1]["sort"]
+        seen += len(hits)
+        claimed = _claim(es, names, hits, owner, now + notifier.delivery.lease, outcome)
+        if claimed:
+            await _deliver(es, names, claimed, notifier, outcome)
+    if report is not None:
+        report.count("alerts.notified", outcome.notified)
+        report.count("alerts.pending", outcome.pending)
+        if outcome.failed:
+            report.count("alerts.failed", outcome.failed)
+        for reason, n in outcome.failures.items():
+            report.fail(reason, n=n)
+    return outcome
+
+
+def _pending_page(
+    es: Elasticsearch, names: IndexNames, now: datetime, after: list[Any] | None
+) -> list[dict[str, Any]]:
+    response = es.options(ignore_status=404).search(
+        index=names.alerts,
+        query={"bool": {
+            "filter": [{"term": {"status": "pending"}}],
+            "must_not": [{"range": {"lease_until": {"gt": now.isoformat()}}}],
+        }},
+        sort=[{"created_at": "asc"}, {"alert_id": "asc"}],
+        size=DELIVERY_PAGE,
+        search_after=after,
+        seq_no_primary_term=True,
+    )  # fmt: skip
+    return list(response.get("hits", {}).get("hits", []))
+
+
+def _claim(
+    es: Elasticsearch,
+    names: IndexNames,
+    hits: list[dict[str, Any]],
+    owner: str,
+    until: datetime,
+    outcome: DeliveryOutcome,
+) -> list[_Claimed]:
+    alerts = {hit["_id"]: AlertHit.from_document(hit["_source"]) for hit in hits}
+    actions = []
+    for hit in hits:
+        alert = alerts[hit["_id"]]
+        alert.lease_owner, alert.lease_until = owner, until
+        actions.append({
+            "_op_type": "index", "_index": names.alerts, "_id": hit["_id"],
+            "_source": alert.to_document(),
+            "if_seq_no": hit["_seq_no"], "if_primary_term": hit["_primary_term"],
+        })  # fmt: skip
+    result = _bulk(es, actions)
+    outcome.busy += result.conflicts
+    return [
+        _Claimed(alerts[doc_id], item["_seq_no"], item["_primary_term"])
+        for doc_id, item in result.items.items()
+        if doc_id not in result.conflicted and "_seq_no" in item and "error" not in item
+    ]
+
+
+async def _deliver(
+    es: Elasticsearch,
+    names: IndexNames,
+    claimed: list[_Claimed],
+    notifier: Notifier,
+    outcome: DeliveryOutcome,
+) -> None:
+    rules = {
+        rule_id: get_rule(es, names, rule_id) for rule_id in {c.alert.rule_id for c in claimed}
+    }
+    now = datetime.now(UTC)
+    groups: dict[tuple[str, ...], tuple[Target, list[AlertHit]]] = {}
+    for item in claimed:
+        alert = item.alert
+        alert.attempts += 1
+        rule = rules.get(alert.rule_id)
+        targets = {t.key: t for t in rule.notify} if rule else {}
+        for key in alert.targets:
+            target = targets.get(key)
+            if target is None:
+                why = "rule_removed" if rule is None else "target_removed"
+                _record(alert, key, now, error=(why, "not in the synced rules any more", False))
+                outcome.failures[f"notify:{why}"] += 1
+                continue
+            group = (
+                (alert.rule_id, key, alert.kind)
+                if target.digest
+                else (alert.rule_id, key, alert.id)
+            )
+            groups.setdefault(group, (target, []))[1].append(alert)
+    failing: dict[tuple[str, str], FetchError] = {}
+    for (rule_id, key, *_), (target, alerts) in groups.items():
+        error = failing.get((rule_id, key))
+        if error is None:
+            try:
+                await notifier.send(target, alerts)
+            except FetchError as exc:
+                error = exc
+                if exc.transient:  # the target is down: do not wait on it again this run
+                    failing[(rule_id, key)] = exc
+        secrets = notifier.delivery.secret_values()
+        for alert in alerts:
+            if error is None:
+                _record(alert, key, now)
+            else:
+                message = redact(str(error), secrets)
+                _record(alert, key, now, error=(error.reason, message, error.transient))
+                outcome.failures[f"notify:{error.reason}"] += 1
+    _settle(es, names, claimed, now, outcome)
+
+
+def _record(
+    alert: AlertHit, key: str, now: datetime, error: tuple[str, str, bool] | None = None
+) -> None:
+    """Note one target's delivery outcome on the alert; error is (reason, message, transient)."""
+    delivery = alert.deliveries.setdefault(key, {"attempts": 0})
+    delivery["attempts"] = int(delivery.get("attempts", 0)) + 1
+    if error is None:
+        delivery.update(status="sent", sent_at=now.isoformat(), last_error=None)
+        alert.targets = [k for k in alert.targets if k != key]
+        return
+    _, message, transient = error
+    delivery.update(status="pending" if transient else "failed", last_error=message)
+    alert.last_error = message
+    if not transient:
+        alert.targets = [k for k in alert.targets if k != key]
+
+
+def _settle(
+    es: Elasticsearch,
+    names: IndexNames,
+    claimed: list[_Claimed],
+    now: datetime,
+    outcome: DeliveryOutcome,
+) -> None:
+    actions = []
+    for item in claimed:
+        alert = item.alert
+        alert.lease_owner = alert.lease_until = None
+        if alert.targets:
+            alert.status = "pending"
+            outcome.pending += 1
+        elif any(d.get("status") == "failed" for d in alert.deliveries.values()):
+            alert.status = "failed"
+            outcome.failed += 1
+        else:
+            alert.status, alert.sent_at, alert.last_error = "sent", now, None
+            outcome.notified += 1
+        actions.append({
+            "_op_type": "index", "_index": names.alerts, "_id": alert.id,
+            "_source": alert.to_document(),
+            "if_seq_no": item.seq_no, "if_primary_term": item.primary_term,
+        })  # fmt: skip
+    result = _bulk(es, actions)
+    if result.conflicts or result.failures:
+        # Our lease ran out and another run took the alert: its own outcome stands.
+        outcome.failures["notify:state_not_saved"] += result.conflicts + sum(
+            result.failures.values()
+        )
+
+
+def requeue_failed(es: Elasticsearch, names: IndexNames, rule_id: str | None = None) -> int:
+    """Put failed alerts back to pending (after fixing a target); return how many."""
+    filters: list[dict[str, Any]] = [{"term": {"status": "failed"}}]
+    if rule_id:
+        filters.append({"term": {"rule_id": rule_id}})
+    script = """
+        List keys = new ArrayList();
+        for (entry in ctx._source.deliveries.entrySet()) {
+          if (entry.getValue().status == 'failed') {
+            keys.add(entry.getKey());
+            entry.getValue().status = 'pending';
+          }
+        }
+        ctx._source.targets = keys; ctx._source.status = 'pending';
+    """
+    es.indices.refresh(index=names.alerts)
+    response = es.update_by_query(
+        index=names.alerts, query={"bool": {"filter": filters}},
+        script={"source": script, "lang": "painless"}, refresh=True, conflicts="proceed",
+    )  # fmt: skip
+    return int(response.get("updated", 0))
+
+
+# -- volume spikes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpikeCheck:
+    rule_id: str
+    last_day: int
+    daily_mean: float
+    spike: Spike
+    spiking: bool
+    alerted: bool = False  # a new spike alert was recorded (at most one per rule per day)
+
+
+def check_spikes(
+    es: Elasticsearch,
+    names: IndexNames,
+    now: datetime | None = None,
+    run_id: str = "spikes",
+) -> list[SpikeCheck]:
+    """For every rule with `spike`, compare its matches published in the last day with the
+    daily mean of the 14 days before; record one spike alert per rule and day when above.
+
+    The counts come from one search over the articles with the rules' own queries, so a rule
+    added today is measured over the past too, not only over articles matched since.
+    """
+    now = now or datetime.now(UTC)
+    rules = [rule for rule in stored_rules(es, names) if rule.spike]
+    if not rules:
+        return []
+    day_ago, start = now - timedelta(days=1), now - timedelta(days=SPIKE_DAYS + 1)
+    response = es.options(ignore_status=404).search(
+        index=names.articles,
+        size=0,
+        query={"range": {"published_at": {"gte": start.isoformat(), "lt": now.isoformat()}}},
+        aggs={"rules": {
+            "filters": {"filters": {rule.id: rule.percolator_query() for rule in rules}},
+            "aggs": {"window": {"date_range": {"field": "published_at", "keyed": True, "ranges": [
+                {"key": "before", "from": start.isoformat(), "to": day_ago.isoformat()},
+                {"key": "last", "from": day_ago.isoformat(), "to": now.isoformat()},
+            ]}}},
+        }},
+    )  # fmt: skip
+    buckets = response.get("aggregations", {}).get("rules", {}).get("buckets", {})
+    checks, hits = [], []
+    for rule in rules:
+        assert rule.spike is not None
+        window = buckets.get(rule.id, {}).get("window", {}).get("buckets", {})
+        last = int(window.get("last", {}).get("doc_count", 0))
+        mean = window.get("before", {}).get("doc_count", 0) / SPIKE_DAYS
+        spiking = last >= rule.spike.min_count and last > rule.spike.factor * mean
+        checks.append(SpikeCheck(rule.id, last, round(mean, 2), rule.spike, spiking))
+        if spiking:
+            hits.append(_spike_hit(rule, last, mean, now, run_id))
+    created = _create_alerts(es, names, hits)
+    if created.failures:
+        raise StoreError(f"could not record spike alerts: {dict(created.failures)}")
+    new = {hit.rule_id for hit in hits if hit.id not in created.existing_ids}
+    return [
+        SpikeCheck(c.rule_id, c.last_day, c.daily_mean, c.spike, c.spiking, c.rule_id in new)
+        for c in checks
+    ]
+
+
+def _spike_hit(rule: Rule, last: int, mean: float, now: datetime, run_id: str) -> AlertHit:
+    assert rule.spike is not None
+    return AlertHit(
+        rule_id=rule.id,
+        rule_name=rule.title,
+        subject=f"spike:{now:%Y-%m-%d}",
+        kind="spike",
+        created_at=now,
+        run_id=run_id,
+        targets=[target.key for target in rule.notify],
+        rule_tags=list(rule.tags),
+        spike={
+            "day": now.date().isoformat(),
+            "last_day": last,
+            "daily_mean": round(mean, 2),
+            "factor": rule.spike.factor,
+            "min_count": rule.spike.min_count,
+        },
+    )
+
+
+# -- looking things up (the CLI) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuleSummary:
+    rule: Rule
+    articles: int  # indexed articles whose `rules` holds this rule
+    alerts: Mapping[str, int]  # by status
+
+    def to_dict(self) -> dict[str, Any]:
+        meta = self.rule._meta()
+        meta["notify"] = [f"{t.type}:{t.key}" for t in self.rule.notify]
+        return {**meta, "articles": self.articles, "alerts": dict(self.alerts)}
+
+
+def list_rules(es: Elasticsearch, names: IndexNames) -> list[RuleSummary]:
+    """The synced rules with how many articles each matched and its alerts by status."""
+    rules = stored_rules(es, names)
+    matched = es.options(ignore_status=404).search(
+        index=names.articles, size=0,
+        aggs={"rules": {"terms": {"field": "rules", "size": max(10, len(rules))}}},
+    )  # fmt: skip
+    buckets = matched.get("aggregations", {}).get("rules", {}).get("buckets", [])
+    articles = {bucket["key"]: bucket["doc_count"] for bucket in buckets}
+    states = es.options(ignore_status=404).search(
+        index=names.alerts, size=0,
+        aggs={"rules": {"terms": {"field": "rule_id", "size": max(10, len(rules))},
+                        "aggs": {"status": {"terms": {"field": "status"}}}}},
+    )  # fmt: skip
+    alerts: dict[str, dict[str, int]] = defaultdict(dict)
+    for bucket in states.get("aggregations", {}).get("rules", {}).get("buckets", []):
+        for status in bucket["status"]["buckets"]:
+            alerts[bucket["key"]][status["key"]] = status["doc_count"]
+    return [RuleSummary(r, articles.get(r.id, 0), alerts.get(r.id, {})) for r in rules]
+
+
+def test_rule(
+    es: Elasticsearch,
+    names: IndexNames,
+    rule: Rule,
+    since: str | None = None,
+    limit: int = 10,
+) -> tuple[int, list[SearchHit]]:
+    """What `rule` matches among the indexed articles (the same query the percolator runs)."""
+    filters = SearchFilters(rule.languages, rule.sources, since)
+    return search_articles(es, names, rule.query, filters, limit)
+
+
+test_rule.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def alert_history(
+    es: Elasticsearch,
+    names: IndexNames,
+    rule_id: str | None = None,
+    status: str | None = None,
+    run_id: str | None = None,
+    limit: int = 50,
+) -> list[AlertHit]:
+    """The newest alerts first, optionally of one rule, status or run."""
+    filters = [
+        {"term": {key: value}}
+        for key, value in (("rule_id", rule_id), ("status", status), ("run_id", run_id))
+        if value
+    ]
+    es.options(ignore_status=404).indices.refresh(index=names.alerts)
+    response = es.options(ignore_status=404).search(
+        index=names.alerts,
+        query={"bool": {"filter": filters}},
+        sort=[{"created_at": "desc"}, {"alert_id": "asc"}],
+        size=limit,
+    )
+    return [AlertHit.from_document(h["_source"]) for h in response.get("hits", {}).get("hits", [])]
