@@ -410,10 +410,17 @@ def test_maintenance_drops_old_months_and_reports_feed_health(
     for back in (0, 1, 2, 3, 14):
         es.options(ignore_status=400).indices.create(index=month(back))
 
+    rules_file = site.feeds_file.with_name("alerts.yaml")
+    rules_file.write_text(
+        "rules:\n  - id: border\n    query: grens OR border\n  - id: minsk\n    query: Minsk\n",
+        encoding="utf-8",
+    )
+
     dag_run, states = run_dag(
         "mediamon_maintenance",
         mediamon_retention_months="3",
         mediamon_health_failures="1",
+        mediamon_rules_file=str(rules_file),
     )
 
     assert dag_run.state == "success", states
@@ -425,4 +432,6 @@ def test_maintenance_drops_old_months_and_reports_feed_health(
     assert report["counts"]["health.feeds"] == 4
     assert report["counts"]["health.failing"] == 1
     assert any("broken" in line for line in report["errors"])
-    assert states["rules"] == "success"
+    assert states == dict.fromkeys(["templates", "rules", "retention", "feed_health"], "success")
+    store.refresh(es, names)
+    assert es.count(index=names.rules)["count"] == 2
