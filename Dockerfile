@@ -1,0 +1,25 @@
+# mediamon on the official Airflow image: the ingest package, its mappings and the DAGs.
+#
+#   docker build -t mediamon-airflow .        (docker compose builds it for you)
+#
+# One image serves every Airflow component, the Celery workers and the one-shot init step.
+ARG AIRFLOW_VERSION=3.3.2
+ARG PYTHON_VERSION=3.11
+FROM apache/airflow:${AIRFLOW_VERSION}-python${PYTHON_VERSION}
+
+ARG AIRFLOW_VERSION
+
+# The package is installed in place (editable) because it reads its index templates and
+# Kibana objects from mappings/ next to the package.
+WORKDIR /opt/mediamon
+COPY --chown=airflow:0 pyproject.toml README.md LICENSE ./
+COPY --chown=airflow:0 ingest ./ingest
+COPY --chown=airflow:0 mappings ./mappings
+COPY --chown=airflow:0 examples ./examples
+# Pinning apache-airflow to the image's own version keeps pip from upgrading or downgrading
+# Airflow while it resolves mediamon's dependencies.
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -e "/opt/mediamon[airflow]"
+
+COPY --chown=airflow:0 dags /opt/airflow/dags
+
+WORKDIR /opt/airflow
