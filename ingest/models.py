@@ -65,6 +65,10 @@ class Extraction:
     published_at: datetime | None = None
     date_source: str = ""  # "page" when htmldate/trafilatura found it in the page
     html_lang: str | None = None  # <html lang>, normalised to ISO 639-1 where possible
+    # The body's near-duplicate fingerprint (ingest.stories), added by pipeline.analyse_page
+    # in the extraction worker, where the CPU work belongs; None for a body too short.
+    minhash: str | None = None
+    lsh_bands: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,20 @@ class Article:
     duplicate_of: str | None = None
     rules: list[str] = field(default_factory=list)
     word_count: int = 0
+    # Near-duplicates (ingest.stories): the body's LSH band keys and MinHash signature, how
+    # close a copy is to the article it copies, and on the first article of a story (its
+    # root) how many articles and which outlets carried it. None on the other members.
+    lsh_bands: list[str] = field(default_factory=list)
+    minhash: str | None = None
+    duplicate_similarity: float | None = None
+    story_size: int | None = None
+    story_sources: list[str] = field(default_factory=list)
+    # Edits (ingest.revisions): the re-fetch checks done so far and what they found.
+    revised_at: datetime | None = None
+    revision_count: int = 0
+    refetch_stages: list[str] = field(default_factory=list)
+    last_checked_at: datetime | None = None
+    last_check_status: str | None = None
 
     def to_document(self) -> dict[str, Any]:
         """The `_source` indexed in Elasticsearch."""
@@ -136,6 +154,17 @@ class Article:
             "duplicate_of": self.duplicate_of,
             "rules": self.rules,
             "word_count": self.word_count,
+            "lsh_bands": self.lsh_bands,
+            "minhash": self.minhash,
+            "duplicate_similarity": self.duplicate_similarity,
+            "story_size": self.story_size,
+            "story_sources": sorted(set(self.story_sources)),
+            "story_outlets": len(set(self.story_sources)) if self.story_size else None,
+            "revised_at": _iso(self.revised_at) if self.revised_at else None,
+            "revision_count": self.revision_count,
+            "refetch_stages": self.refetch_stages,
+            "last_checked_at": _iso(self.last_checked_at) if self.last_checked_at else None,
+            "last_check_status": self.last_check_status,
         }
         return doc
 

@@ -2,7 +2,8 @@
 
     poll feeds (conditional GET) ─▶ entries ─▶ canonical id, merge repeats
       ─▶ drop ids already indexed (one look-up per batch, no page fetch; record "seen again")
-      ─▶ fetch pages ─▶ extract + tag language (process pool)
+      ─▶ fetch pages ─▶ extract + tag language + near-duplicate fingerprint (process pool)
+      ─▶ stories: near and exact copies (one look-up per batch; story_id, duplicate_of)
       ─▶ percolate against the alert rules (one request per batch; matches on Article.rules)
       ─▶ bulk index (create-only) ─▶ record alert hits (create-only)
       ─▶ deliver pending alerts (earlier failures first) ─▶ feed state ─▶ RunReport
@@ -21,13 +22,13 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from elasticsearch import Elasticsearch
 
-from ingest import alerts, dedupe, feeds, store
+from ingest import alerts, dedupe, feeds, store, stories
 from ingest.config import Settings
 from ingest.errors import ExtractionError, FetchError
 from ingest.extract import extract_page
@@ -236,6 +237,9 @@ async def _ingest_batch(
     articles = await asyncio.gather(
         *(_build_article(c, http, executor, report, progress) for c in new)
     )
+    story = stories.assign_stories(es, names, articles)  # before indexing: on the article
+    for key, n in story.counts().items():
+        report.count(key, n)
     matches = alerts.percolate(es, names, articles)  # before indexing: stored on the article
     for article in articles:
         article.rules = matches.by_article.get(article.id, [])
@@ -248,6 +252,8 @@ async def _ingest_batch(
             report.fail(reason, n=n)
         for doc_id, message in list(outcome.failed_ids.items())[:10]:
             report.errors.append(f"index {doc_id}: {message}")
+    for reason, n in stories.after_indexing(es, names, story, outcome.failed_ids).items():
+        report.fail(reason, n=n)
     if matches.count:
         indexed = [a for a in articles if a.id not in outcome.failed_ids]
         hits = alerts.record_hits(es, names, indexed, matches, report.run_id, now)
@@ -299,10 +305,14 @@ async def _build_article(
 def analyse_page(
     html: str, url: str, declared_language: str | None
 ) -> tuple[Extraction, LanguageTag]:
-    """Extraction and language tagging of one page: the CPU-bound part, run in a worker."""
+    """Extraction, language tagging and the body's near-duplicate fingerprint of one page:
+    the CPU-bound part, run in a worker."""
     extraction = extract_page(html, url)
     hint = declared_language or extraction.html_lang
     language = tag_language(f"{extraction.title}\n{extraction.body}", hint)
+    fingerprint = stories.fingerprint(extraction.body)
+    if fingerprint:
+        extraction = replace(extraction, minhash=fingerprint.minhash, lsh_bands=fingerprint.bands)
     return extraction, language
 
 
@@ -359,6 +369,8 @@ def _article(
         tags=sorted(set(extraction.tags) | set(entry.tags)),
         content_hash=dedupe.content_hash(body) if body else None,
         word_count=count_words(body),  # CJK-aware: counts characters, not spaces
+        minhash=extraction.minhash,
+        lsh_bands=list(extraction.lsh_bands),
     )
 
 

@@ -25,7 +25,7 @@ from ingest.errors import StoreError
 from ingest.models import Article, FeedState, RunReport
 
 MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
-TEMPLATES = ("articles", "feeds", "runs", "rules", "alerts")
+TEMPLATES = ("articles", "feeds", "runs", "rules", "alerts", "revisions")
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,11 @@ class IndexNames:
     def alerts(self) -> str:
         """One document per (rule, article) match, with its notification state."""
         return f"{self.prefix}-alerts"
+
+    @property
+    def revisions(self) -> str:
+        """Earlier versions of edited articles, one document each (ingest.revisions)."""
+        return f"{self.prefix}-revisions"
 
 
 class Es7CompatNode(Urllib3HttpNode):
@@ -155,11 +160,26 @@ def install_templates(
         body = load_template(name, names)
         template_name = f"{names.prefix}-{name}"
         es.indices.put_index_template(name=template_name, **body)
+        _add_new_fields(es, body)
         installed.append(template_name)
-    for index in (names.feeds, names.runs, names.rules, names.alerts):
+    for index in (names.feeds, names.runs, names.rules, names.alerts, names.revisions):
         if not es.indices.exists(index=index):
             es.options(ignore_status=400).indices.create(index=index)  # 400: created meanwhile
     return installed
+
+
+def _add_new_fields(es: Elasticsearch, template: dict[str, Any]) -> None:
+    """Give indices the template created earlier the fields added to it since.
+
+    A template applies to new indices only, and the indices are `dynamic: strict`: without
+    this, the current month's index would refuse articles carrying a new field. Mappings
+    only grow (fields are added, never renamed), so this is safe to repeat.
+    """
+    properties = template["template"]["mappings"]["properties"]
+    for pattern in template["index_patterns"]:
+        es.options(ignore_status=404).indices.put_mapping(
+            index=pattern, properties=properties, allow_no_indices=True
+        )
 
 
 def find_known(es: Elasticsearch, names: IndexNames, ids: list[str]) -> dict[str, str]:
@@ -242,6 +262,11 @@ def bulk_index(es: Elasticsearch, names: IndexNames, articles: Iterable[Article]
         for article in articles
     )
     return _run_bulk(es, actions)
+
+
+def bulk_write(es: Elasticsearch, actions: Iterable[dict[str, Any]]) -> BulkOutcome:
+    """Any bulk actions (partial updates, create-only writes), errors counted as above."""
+    return _run_bulk(es, iter(actions))
 
 
 def _run_bulk(es: Elasticsearch, actions: Iterator[dict[str, Any]]) -> BulkOutcome:

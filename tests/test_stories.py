@@ -1,0 +1,295 @@
+"""Near-duplicate stories: the fingerprint itself, then the pipeline against a real
+Elasticsearch and a real local HTTP server, with a corpus whose clusters are known in advance.
+
+The served pages are built from the shared corpus's expected bodies:
+
+- run 1, feed "wire": the CBC report (A) and the Der Standard report (B);
+- run 2, feed "local": A with a new headline, a local intro and a dropped paragraph (a near
+  copy), A reposted word for word under another headline (an exact copy), the two real
+  Japanese reports of one earthquake (same topic, not copies); the feed lists A again too;
+- run 3, feed "regional": the Nine News report (C) and a trimmed copy of it with agency
+  boilerplate, new in the same batch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from html import escape
+from pathlib import Path
+
+import pytest
+from elasticsearch import Elasticsearch
+from pytest_httpserver import HTTPServer
+
+from ingest import store, stories
+from ingest.config import Settings
+from ingest.dedupe import content_hash
+from ingest.models import Feed
+from ingest.pipeline import run_feeds
+from ingest.stories import CandidatePool, StoryMember
+
+LOCAL_INTRO = (
+    "Readers in Winnipeg have been following the talks closely, and local community groups "
+    "organised a vigil downtown on Wednesday evening while the news broke overseas."
+)
+BOILERPLATE = "© 2024 Canadian Press. All rights reserved. This material may not be published."
+
+
+def corpus(shared_dir: Path) -> dict[str, dict[str, object]]:
+    """The corpus articles by file stem, with their paragraphs."""
+    pages = {}
+    for line in (shared_dir / "corpus" / "pages.jsonl").read_text().splitlines():
+        page = json.loads(line)
+        page["paragraphs"] = [p for p in page["body"].split("\n\n") if p.strip()]
+        pages[Path(page["file"]).name.removesuffix(".html.gz")] = page
+    return pages
+
+
+def page(title: str, paragraphs: list[str], lang: str, chrome: str = "Nieuws") -> str:
+    body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    return f"""<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
+<title>{escape(title)}</title>
+<meta property="article:published_time" content="2024-08-08T09:30:00+00:00"></head>
+<body><nav><a href="/">{chrome}</a> <a href="/world">World</a></nav>
+<article><h1>{escape(title)}</h1>{body}</article><footer>© {chrome}</footer></body></html>"""
+
+
+def rss(server: HTTPServer, paths: list[str]) -> str:
+    items = "".join(
+        f"<item><title>{p}</title><link>{server.url_for(p)}</link><guid>{p}</guid></item>"
+        for p in paths
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{items}</channel></rss>'
+    )
+
+
+@pytest.fixture
+def site(httpserver: HTTPServer, shared_dir: Path) -> dict[str, Feed]:
+    pages = corpus(shared_dir)
+    a, b = pages["en-CBCNews-2024-08-08"], pages["de-DerStandard-2024-05-03"]
+    c = pages["en-NineNews-2024-05-02"]
+    asahi, chunichi = pages["ja-AsahiShimbun-2025-01-13"], pages["ja-ChunichiShimbun-2025-01-13"]
+    a_par, c_par = list(a["paragraphs"]), list(c["paragraphs"])  # type: ignore[call-overload]
+    served = {
+        "/wire/a": page(str(a["title"]), a_par, "en", "Wire"),
+        "/wire/b": page(str(b["title"]), list(b["paragraphs"]), "de", "Wire"),  # type: ignore[call-overload]
+        "/local/a-copy": page(
+            "Gaza talks: what Sinwar's new role means", [LOCAL_INTRO, *a_par[:5], *a_par[6:]], "en"
+        ),
+        "/local/a-repost": page("Hamas names Sinwar political leader", a_par, "en", "Local"),
+        "/local/quake-1": page(str(asahi["title"]), list(asahi["paragraphs"]), "ja"),  # type: ignore[call-overload]
+        "/local/quake-2": page(str(chunichi["title"]), list(chunichi["paragraphs"]), "ja"),  # type: ignore[call-overload]
+        "/regional/c": page(str(c["title"]), c_par, "en", "Regional"),
+        "/regional/c-copy": page(
+            "Epstein papers out", [*c_par[: len(c_par) * 2 // 3], BOILERPLATE], "en", "Regional"
+        ),
+    }
+    httpserver.expect_request("/robots.txt").respond_with_data("User-agent: *\nAllow: /\n")
+    for path, html in served.items():
+        httpserver.expect_request(path).respond_with_data(html, content_type="text/html")
+    feeds = {
+        "wire": ["/wire/a", "/wire/b"],
+        "local": [
+            "/local/a-copy",
+            "/local/a-repost",
+            "/local/quake-1",
+            "/local/quake-2",
+            "/wire/a",
+        ],
+        "regional": ["/regional/c", "/regional/c-copy"],
+    }
+    for name, paths in feeds.items():
+        httpserver.expect_request(f"/feeds/{name}.xml").respond_with_data(
+            rss(httpserver, paths), content_type="application/rss+xml"
+        )
+    return {
+        name: Feed(name, httpserver.url_for(f"/feeds/{name}.xml"), source=name.title())
+        for name in feeds
+    }
+
+
+def by_path(es: Elasticsearch, settings: Settings) -> dict[str, dict[str, object]]:
+    names = store.IndexNames(settings.index_prefix)
+    store.refresh(es, names)
+    hits = es.search(index=names.articles, size=100, query={"match_all": {}})["hits"]["hits"]
+    return {
+        "/" + h["_source"]["url"].split("/", 3)[3]: {"id": h["_id"], **h["_source"]} for h in hits
+    }
+
+
+# -- the fingerprint ---------------------------------------------------------------------
+
+
+def test_tokens_fold_case_width_and_punctuation_and_split_han_and_kana() -> None:
+    assert stories.tokens("Kalifat-Rufen in HAMBURG, 1100 Anhänger!") == [
+        "kalifat", "rufen", "in", "hamburg", "1100", "anhänger",
+    ]  # fmt: skip
+    assert stories.tokens("震度５弱の地震") == ["震", "度", "5", "弱", "の", "地", "震"]
+
+
+def test_unspaced_text_gets_shingles_twice_as_many_characters_long() -> None:
+    spaced = stories.shingles("a b c d e f", size=4)
+    assert b"a b c d" in spaced and len(spaced) == 3
+    japanese = stories.shingles("気象庁は十三日午後九時十九分ごろ", size=4)
+    assert all(len(s.decode().split()) == 8 for s in japanese)
+
+
+def test_fingerprint_is_deterministic_and_skips_short_bodies() -> None:
+    text = " ".join(f"woord{i}" for i in range(60))
+    first, second = stories.fingerprint(text), stories.fingerprint(text)
+    assert first is not None and first == second
+    assert len(first.bands) == stories.BANDS == 42
+    assert all(key.startswith(f"{stories.PARAMS.scheme}:") for key in first.bands)
+    assert stories.fingerprint("te kort om iets over te zeggen") is None
+
+
+def test_copies_are_similar_and_other_reports_are_not(shared_dir: Path) -> None:
+    pages = corpus(shared_dir)
+    paragraphs = list(pages["en-CBCNews-2024-08-08"]["paragraphs"])  # type: ignore[call-overload]
+    original = stories.fingerprint("\n\n".join(paragraphs))
+    copy = stories.fingerprint("\n\n".join([LOCAL_INTRO, *paragraphs[:5], *paragraphs[6:]]))
+    other = stories.fingerprint(str(pages["en-NineNews-2024-05-02"]["body"]))
+    assert original and copy and other
+    assert stories.similarity(original.minhash, copy.minhash) > 0.8
+    assert stories.is_near_copy(original, copy)
+    assert stories.similarity(original.minhash, other.minhash) < 0.05
+    assert not stories.is_near_copy(original, other)
+
+
+def test_pool_prefers_exact_copies_then_the_earliest_among_equals() -> None:
+    text = " ".join(f"woord{i}" for i in range(80))
+    fp = stories.fingerprint(text)
+    pool = CandidatePool()
+    pool.add(StoryMember("first", "first", "A", "other-hash", fp))
+    pool.add(StoryMember("second", "first", "B", "other-hash", fp))
+    match = pool.best_match("new-hash", fp)
+    assert match and match.member.id == "first" and match.similarity == 1.0 and not match.exact
+    pool.add(StoryMember("exact", "exact", "C", "new-hash", None))
+    exact = pool.best_match("new-hash", fp)
+    assert exact and exact.member.id == "exact" and exact.exact
+    assert pool.best_match("unrelated", stories.fingerprint(text[::-1])) is None
+
+
+# -- through the pipeline, against Elasticsearch ------------------------------------------
+
+
+@pytest.fixture
+def run_settings(settings: Settings) -> Settings:
+    return replace(settings, batch_size=50)
+
+
+@pytest.mark.es
+def test_stories_form_across_runs_and_within_a_batch(
+    site: dict[str, Feed], run_settings: Settings, es: Elasticsearch, httpserver: HTTPServer
+) -> None:
+    first = run_feeds([site["wire"]], run_settings, es)
+    assert first.counts["stories.new"] == 2 and first.counts["articles.new"] == 2
+
+    second = run_feeds([site["local"]], run_settings, es)
+    assert second.counts["stories.near_copies"] == 1
+    assert second.counts["stories.exact_copies"] == 1
+    assert second.counts["stories.new"] == 2  # the two earthquake reports
+    assert second.counts["entries.known"] == 1  # /wire/a listed again: not fetched again
+
+    third = run_feeds([site["regional"]], run_settings, es)
+    assert third.counts["stories.new"] == 1 and third.counts["stories.near_copies"] == 1
+
+    docs = by_path(es, run_settings)
+    a, b = docs["/wire/a"], docs["/wire/b"]
+    near, exact = docs["/local/a-copy"], docs["/local/a-repost"]
+    # The first article of a story is its root and keeps the counts.
+    assert a["story_id"] == a["id"] and a["duplicate_of"] is None
+    assert a["story_size"] == 3
+    assert a["story_sources"] == ["Local", "Wire"] and a["story_outlets"] == 2
+    assert near["story_id"] == a["id"] and near["duplicate_of"] == a["id"]
+    assert 0.3 <= near["duplicate_similarity"] < 1.0  # type: ignore[operator]
+    assert exact["story_id"] == a["id"] and exact["duplicate_of"] == a["id"]
+    assert exact["duplicate_similarity"] == 1.0 and exact["content_hash"] == a["content_hash"]
+    assert near["story_size"] is None and near["story_sources"] == []
+    # Same topic, different reports: each a story of its own.
+    quake_1, quake_2 = docs["/local/quake-1"], docs["/local/quake-2"]
+    for doc in (b, quake_1, quake_2):
+        assert doc["story_id"] == doc["id"] and doc["duplicate_of"] is None
+        assert doc["story_size"] == 1 and doc["story_outlets"] == 1
+    assert quake_1["language"] == quake_2["language"] == "ja"
+    # Two copies in one batch find each other.
+    c, c_copy = docs["/regional/c"], docs["/regional/c-copy"]
+    assert c_copy["duplicate_of"] == c["id"] and c_copy["story_id"] == c["id"]
+    assert c["story_size"] == 2 and c["story_sources"] == ["Regional"]
+    # The fingerprint is stored for the next look-ups.
+    assert len(a["lsh_bands"]) == stories.BANDS and a["minhash"]  # type: ignore[arg-type]
+
+
+@pytest.mark.es
+def test_seen_again_updates_feeds_and_last_seen_without_fetching(
+    site: dict[str, Feed], run_settings: Settings, es: Elasticsearch, httpserver: HTTPServer
+) -> None:
+    run_feeds([site["wire"]], run_settings, es)
+    before = by_path(es, run_settings)["/wire/a"]
+    fetched = sum(1 for request, _ in httpserver.log if request.path == "/wire/a")
+
+    run_feeds([site["local"]], run_settings, es)
+    after = by_path(es, run_settings)["/wire/a"]
+    assert sum(1 for request, _ in httpserver.log if request.path == "/wire/a") == fetched == 1
+    assert sorted(after["feeds"]) == ["local", "wire"]  # type: ignore[call-overload]
+    assert str(after["last_seen_at"]) > str(before["last_seen_at"])
+    assert after["first_seen_at"] == before["first_seen_at"]
+    assert after["body"] == before["body"] and after["story_id"] == before["story_id"]
+
+
+@pytest.mark.es
+def test_exact_repost_in_the_same_batch_as_its_original(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """No fetch needed: assignment works on articles as the pipeline builds them."""
+    from datetime import UTC, datetime
+
+    from ingest.models import Article
+
+    names = store.IndexNames(settings.index_prefix)
+    body = " ".join(f"woord{i}" for i in range(80))
+    now = datetime(2024, 8, 8, tzinfo=UTC)
+
+    def article(doc_id: str, source: str, text: str) -> Article:
+        fp = stories.fingerprint(text)
+        return Article(
+            id=doc_id, url=f"https://{source}/{doc_id}", canonical_url=f"https://{source}/{doc_id}",
+            domain=source, source=source, feeds=["f"], title=doc_id, summary="", body=text,
+            language="nl", language_confidence=1.0, language_source="text", published_at=now,
+            date_source="page", first_seen_at=now, last_seen_at=now, fetched_at=now,
+            extraction_status="ok", content_hash=content_hash(text),
+            minhash=fp.minhash if fp else None, lsh_bands=list(fp.bands) if fp else [],
+        )  # fmt: skip
+
+    batch = [article("one", "a.nl", body), article("two", "b.nl", body + "!")]
+    outcome = stories.assign_stories(es, names, batch)
+    assert outcome.exact_copies == 1 and outcome.new_stories == 1 and not outcome.joins
+    assert batch[1].duplicate_of == "one" and batch[0].story_sources == ["a.nl", "b.nl"]
+    store.bulk_index(es, names, batch)
+    assert not stories.after_indexing(es, names, outcome)
+    # A later copy, in another batch, is counted on the root by a partial update.
+    later = [article("three", "c.nl", body)]
+    outcome = stories.assign_stories(es, names, later)
+    assert later[0].story_id == "one" and outcome.joins == {"one": [("three", "c.nl")]}
+    store.bulk_index(es, names, later)
+    assert not stories.after_indexing(es, names, outcome)
+    root = es.get(index=names.article_index(now), id="one")["_source"]
+    assert root["story_size"] == 3 and root["story_outlets"] == 3
+
+
+@pytest.mark.es
+def test_an_index_created_before_the_story_fields_accepts_them_after_setup(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """Templates apply to new indices only; install_templates adds new fields to old ones."""
+    names = store.IndexNames(settings.index_prefix)
+    old = store.load_template("articles", names)["template"]
+    del old["mappings"]["properties"]["lsh_bands"]
+    index = f"{names.articles}-2021.11"
+    es.indices.delete_index_template(name=f"{names.prefix}-articles")
+    es.indices.create(index=index, mappings=old["mappings"], settings=old["settings"])
+    assert "lsh_bands" not in es.indices.get_mapping(index=index)[index]["mappings"]["properties"]
+    store.install_templates(es, names)
+    assert "lsh_bands" in es.indices.get_mapping(index=index)[index]["mappings"]["properties"]
