@@ -428,6 +428,86 @@ def print_alerts(title: str, found: list[Any]) -> None:
     console.print(table)
 
 
+# -- following a story: related, history, refetch, trend --------------------------------
+
+
+def _stored_article(settings: Settings, ref: str) -> tuple[Any, store.StoredArticle]:
+    """The client and the article that ID or URL `ref` names (a clear error if none)."""
+    client = store.connect(settings)
+    found = store.find_article(client, store.IndexNames(settings.index_prefix), ref)
+    if found is None:
+        raise click.ClickException(f"no article with id or URL {ref!r}")
+    return client, found
+
+
+@cli.command()
+@click.argument("ref", metavar="ID|URL")
+@click.option("--json", "as_json", is_flag=True, help="Print the versions and diffs as JSON.")
+@click.pass_obj
+def history(settings: Settings, ref: str, as_json: bool) -> None:
+    """Show how an article changed after publication: title and body, version by version."""
+    from ingest.revisions import article_history, diff_versions, render_history
+
+    client, found = _stored_article(settings, ref)
+    names = store.IndexNames(settings.index_prefix)
+    record = article_history(client, names, found.id, found.source)
+    if not as_json:
+        for part in render_history(record):
+            console.print(part)
+        return
+    pairs = zip(record.versions, record.versions[1:], strict=False)
+    changes = [diff_versions(a, b) for a, b in pairs]
+    payload = {
+        "id": record.article_id,
+        "url": record.url,
+        "versions": [v.__dict__ for v in record.versions],
+        "changes": [
+            {
+                "from": d.before.number,
+                "to": d.after.number,
+                "title_changed": d.title_changed,
+                "body": [c.to_dict() for c in d.body if c.op != "same"],
+                "unified_diff": d.unified(),
+            }
+            for d in changes
+        ],
+    }
+    click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+
+
+@cli.command()
+@click.option(
+    "--after",
+    "ages",
+    multiple=True,
+    default=("24h", "7d"),
+    show_default=True,
+    envvar="MEDIAMON_REFETCH_AFTER",
+    help="Ages to re-check articles at (repeatable: 90m, 24h, 7d, 2w) "
+    "[env MEDIAMON_REFETCH_AFTER, space-separated].",
+)
+@click.option(
+    "--late-by",
+    default="2d",
+    show_default=True,
+    help="How late a check may still run (a stage missed longer is skipped).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+@click.pass_obj
+def refetch(settings: Settings, ages: tuple[str, ...], late_by: str, as_json: bool) -> None:
+    """Re-fetch articles at the ages given and keep the earlier version of any that changed."""
+    from ingest.revisions import parse_stage, refetch_due
+
+    stages = [parse_stage(age) for age in ages]
+    client = store.connect(settings)
+    store.install_templates(client, store.IndexNames(settings.index_prefix))
+    report = refetch_due(settings, client, stages=stages, late_by=parse_stage(late_by).after)
+    if as_json:
+        click.echo(json.dumps(report.to_document(), indent=2, ensure_ascii=False))
+    else:
+        print_report(report)
+
+
 # -- demo -------------------------------------------------------------------------------
 
 

@@ -195,6 +195,40 @@ def find_known(es: Elasticsearch, names: IndexNames, ids: list[str]) -> dict[str
     return {hit["_id"]: hit["_index"] for hit in response.get("hits", {}).get("hits", [])}
 
 
+@dataclass(frozen=True)
+class StoredArticle:
+    """An indexed article: its id, the monthly index holding it, and its `_source`."""
+
+    id: str
+    index: str
+    source: dict[str, Any]
+
+
+def find_article(es: Elasticsearch, names: IndexNames, ref: str) -> StoredArticle | None:
+    """The article with this document id, or at this URL (as linked, or its canonical form)."""
+    # Imported here, not with the module: courlan loaded before trafilatura makes trafilatura's
+    # import raise urllib3's SOCKS DependencyWarning, an error under the tests' filters.
+    from ingest.dedupe import canonical_url, document_id
+
+    ref = ref.strip()
+    clauses: list[dict[str, Any]] = [{"ids": {"values": [ref]}}]
+    if "://" in ref:
+        canonical = canonical_url(ref)
+        clauses += [
+            {"ids": {"values": [document_id(canonical)]}},
+            {"term": {"url": ref}},
+            {"term": {"canonical_url": canonical}},
+        ]
+    try:
+        response = es.options(ignore_status=404).search(
+            index=names.articles, query={"bool": {"should": clauses}}, size=1
+        )
+    except TransportConnectionError as exc:
+        raise StoreError(f"Elasticsearch went away: {exc}", transient=True) from None
+    hits = response.get("hits", {}).get("hits", [])
+    return StoredArticle(hits[0]["_id"], hits[0]["_index"], hits[0]["_source"]) if hits else None
+
+
 # Adds the feed and bumps last_seen_at without fetching the page again; a no-op write when
 # nothing changes, so re-runs do not rewrite documents.
 _SEEN_AGAIN = """
