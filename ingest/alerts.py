@@ -1,9 +1,11 @@
 """Alert rules: validate, sync to the percolator index, percolate batches, record hits, notify.
 
     rules file ─▶ load_rules (shape, ids, targets) ─▶ sync_rules (Elasticsearch validates each
-    query; all or nothing) ─▶ `mediamon-rules`, one percolator document per rule
+    query; all or nothing) ─▶ `mediamon-rules`, one percolator document per rule, and the
+    per-language percolation indices `mediamon-rules-<group>` (see "percolation" below)
 
-    a batch of new articles ─▶ percolate (one multi-document percolate) ─▶ Article.rules
+    a batch of new articles ─▶ percolate (one request: a multi-document percolate per
+    language group of the batch) ─▶ Article.rules
       ─▶ bulk index ─▶ record_hits (create-only ids: a match alerts once, ever)
     end of a run ─▶ deliver_pending (pending alerts, oldest first: earlier failures, then new)
 
@@ -11,8 +13,9 @@ A rule is a query in Kibana's query-string syntax over the same fields as `media
 (`search.text_query`: title, summary, body and their per-language subfields, so a Dutch rule
 is stemmed the Dutch way), optionally restricted to languages and sources. The restriction is
 part of the stored percolator query (a `bool` filter on the percolated document's `language`
-and `source`), not a filter on the rule documents: one percolate request carries articles
-of many languages, and only the percolator itself sees each document on its own.
+and `source`), not a filter on the rule documents: one percolate carries many articles, of
+several sources, and only the percolator itself sees each document on its own. (A rule
+limited to some languages is also only stored in those languages' percolation indices.)
 
 Every (rule, article) match is one document in `mediamon-alerts` whose id is a hash of the
 two, written with op_type=create: a retry, a re-run or the same article from a second feed
@@ -47,7 +50,7 @@ from ingest import store
 from ingest.errors import ConfigError, FetchError, StoreError
 from ingest.models import AlertHit, Article, RunReport
 from ingest.notify import Notifier, Target, parse_targets, redact
-from ingest.search import SearchFilters, SearchHit, search_articles, text_query
+from ingest.search import SearchHit, date_bound, text_query
 from ingest.store import IndexNames
 
 __all__ = [
@@ -368,24 +371,42 @@ def _write_rules(es: Elasticsearch, names: IndexNames, rules: Sequence[Rule]) ->
     fingerprint = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()
     now = datetime.now(UTC)
     stored = _stored_hashes(es, names)
+    new_groups = _ensure_group_indices(es, names)
+    groups = language_groups(names)
     result = SyncResult()
-    actions: list[dict[str, Any]] = []
+    rule_actions: list[dict[str, Any]] = []
+    group_actions: list[dict[str, Any]] = []
     for rule in rules:
         doc = rule.to_document(fingerprint, now)
-        if stored.get(rule.id) == doc["rule"]["hash"]:
+        changed = stored.get(rule.id) != doc["rule"]["hash"]
+        if changed:
+            (result.updated if rule.id in stored else result.created).append(rule.id)
+            rule_actions.append(_action("index", names.rules, rule.id, doc))
+        else:
             result.unchanged.append(rule.id)
-            continue
-        (result.updated if rule.id in stored else result.created).append(rule.id)
-        actions.append({"_op_type": "index", "_index": names.rules, "_id": rule.id, "_source": doc})
-    wanted = {rule.id for rule in rules}
-    for rule_id in sorted(set(stored) - wanted):
+        applies = _groups_of(rule, groups)
+        for group in groups:
+            if group in applies and (changed or group in new_groups):
+                group_actions.append(_action("index", group_index(names, group), rule.id, doc))
+            elif changed and group not in applies:
+                group_actions.append(_action("delete", group_index(names, group), rule.id))
+    for rule_id in sorted(set(stored) - {rule.id for rule in rules}):
         result.removed.append(rule_id)
-        actions.append({"_op_type": "delete", "_index": names.rules, "_id": rule_id})
-    failures = _bulk(es, actions, ok_statuses=(404,)).failures
-    if failures:
-        raise StoreError(f"rules sync partly failed: {dict(failures)}")
-    es.indices.refresh(index=names.rules)  # the next batch percolates against these rules
+        rule_actions.append(_action("delete", names.rules, rule_id))
+        group_actions += [_action("delete", group_index(names, g), rule_id) for g in groups]
+    # The percolation indices first: if that fails, the rules index still holds the old
+    # hashes and the next sync writes everything again.
+    for actions in (group_actions, rule_actions):
+        failures = _bulk(es, actions, ok_statuses=(404,)).failures
+        if failures:
+            raise StoreError(f"rules sync partly failed: {dict(failures)}")
+    es.indices.refresh(index=f"{names.rules}*")  # the next batch percolates against these rules
     return result
+
+
+def _action(op: str, index: str, doc_id: str, doc: dict[str, Any] | None = None) -> dict[str, Any]:
+    action = {"_op_type": op, "_index": index, "_id": doc_id}
+    return action if doc is None else {**action, "_source": doc}
 
 
 def _stored_hashes(es: Elasticsearch, names: IndexNames) -> dict[str, str]:
@@ -410,6 +431,72 @@ def stored_rules(es: Elasticsearch, names: IndexNames) -> list[Rule]:
 
 
 # -- percolation and hits --------------------------------------------------------------------
+#
+# Every article mapping field is analysed with every language's analyzer (`title.nl`,
+# `title.de`, ...); percolating a document against the full mapping means running all 16
+# analyzers over each text, which costs ten times what the matching does. Rules are
+# therefore also kept in one percolation index per language group, `<rules>-<group>`,
+# whose mapping is the article mapping with only that group's subfield (`neutral`: none):
+# each article is percolated against its own language's index, analysed the neutral way and
+# its own language's way, with the same query (`title.*` expands to what the index has).
+# One `_msearch` carries the batch's groups: one request per batch.
+
+NEUTRAL = "neutral"  # articles in a language without its own analyzer (pl, und, ...)
+CJK_LANGUAGES = ("ja", "ko", "zh")  # analysed by the `cjk` subfield
+
+
+def language_groups(names: IndexNames) -> list[str]:
+    """The per-language subfields of the article mapping, and `neutral`."""
+    properties = store.load_template("articles", names)["template"]["mappings"]["properties"]
+    subfields = {key for spec in properties.values() for key in spec.get("fields", {})}
+    return [*sorted(subfields), NEUTRAL]
+
+
+def group_of(language: str, groups: Sequence[str]) -> str:
+    if language in groups and language != NEUTRAL:
+        return language
+    if language in CJK_LANGUAGES and "cjk" in groups:
+        return "cjk"
+    return NEUTRAL
+
+
+def _groups_of(rule: Rule, groups: Sequence[str]) -> set[str]:
+    if not rule.languages:
+        return set(groups)
+    return {group_of(language, groups) for language in rule.languages}
+
+
+def group_index(names: IndexNames, group: str) -> str:
+    return f"{names.rules}-{group}"
+
+
+def _group_index_body(names: IndexNames, group: str) -> dict[str, Any]:
+    template: dict[str, Any] = store.load_template("rules", names)["template"]
+    for spec in template["mappings"]["properties"].values():
+        if "fields" in spec:
+            spec["fields"] = {k: v for k, v in spec["fields"].items() if k == group}
+            if not spec["fields"]:
+                del spec["fields"]
+    # A rule naming another language's subfield (`title.nl:…`) must still be stored here;
+    # mapped as text it is simply never present in this group's documents.
+    template["settings"]["index.percolator.map_unmapped_fields_as_text"] = True
+    return template
+
+
+def _ensure_group_indices(es: Elasticsearch, names: IndexNames) -> set[str]:
+    """Create the missing per-language percolation indices; return the groups created."""
+    created = set()
+    for group in language_groups(names):
+        index = group_index(names, group)
+        body = _group_index_body(names, group)
+        if es.indices.exists(index=index):
+            es.indices.put_mapping(index=index, properties=body["mappings"]["properties"])
+            continue
+        es.options(ignore_status=400).indices.create(
+            index=index, settings=body["settings"], mappings=body["mappings"]
+        )
+        created.add(group)
+    return created
 
 
 @dataclass
@@ -425,52 +512,69 @@ class Matches:
 
 
 def percolate(es: Elasticsearch, names: IndexNames, articles: Sequence[Article]) -> Matches:
-    """Match a batch of articles against every rule with one multi-document percolate.
+    """Match a batch of articles against every rule: one request, one multi-document
+    percolate per language group of the batch (see above).
 
-    Pages through the matching rules (sorted by id) when more than `PERCOLATE_PAGE` match.
+    A group with more than `PERCOLATE_PAGE` matching rules is paged (rules sorted by id).
     """
     matches = Matches()
-    if not articles:
-        return matches
-    documents = [article.to_document() for article in articles]
-    after: list[Any] | None = None
-    while True:
-        page = _percolate_page(es, names, documents, after)
-        for hit in page:
-            rule = Rule.from_document(hit["_source"]["rule"])
-            matches.rules[rule.id] = rule
-            for slot in hit.get("fields", {}).get("_percolator_document_slot", []):
-                matches.by_article.setdefault(articles[slot].id, []).append(rule.id)
-        if len(page) < PERCOLATE_PAGE:
-            break
-        after = page[-1]["sort"]
+    groups = language_groups(names)
+    slots: dict[str, list[Article]] = defaultdict(list)
+    for article in articles:
+        slots[group_of(article.language, groups)].append(article)
+    after: dict[str, list[Any] | None] = dict.fromkeys(slots)
+    while after:
+        pages = _percolate_pages(es, names, slots, after)
+        for group, page in pages.items():
+            for hit in page:
+                rule = Rule.from_document(hit["_source"]["rule"])
+                matches.rules[rule.id] = rule
+                for slot in hit.get("fields", {}).get("_percolator_document_slot", []):
+                    matches.by_article.setdefault(slots[group][slot].id, []).append(rule.id)
+        after = {g: page[-1]["sort"] for g, page in pages.items() if len(page) == PERCOLATE_PAGE}
     for rule_ids in matches.by_article.values():
         rule_ids.sort()
     return matches
 
 
-def _percolate_page(
-    es: Elasticsearch, names: IndexNames, documents: list[dict[str, Any]], after: list[Any] | None
-) -> list[dict[str, Any]]:
+def _percolate_pages(
+    es: Elasticsearch,
+    names: IndexNames,
+    slots: Mapping[str, list[Article]],
+    after: Mapping[str, list[Any] | None],
+) -> dict[str, list[dict[str, Any]]]:
+    searches: list[dict[str, Any]] = []
+    for group, search_after in after.items():
+        documents = [article.to_document() for article in slots[group]]
+        body: dict[str, Any] = {
+            "query": {"percolate": {"field": "query", "documents": documents}},
+            "_source": ["rule"],
+            "sort": [{"rule.id": "asc"}],
+            "size": PERCOLATE_PAGE,
+            "track_total_hits": False,
+        }
+        if search_after:
+            body["search_after"] = search_after
+        searches += [{"index": group_index(names, group)}, body]
     try:
-        response = es.options(ignore_status=404).search(
-            index=names.rules,
-            query={"percolate": {"field": "query", "documents": documents}},
-            source_includes=["rule"],
-            sort=[{"rule.id": "asc"}],
-            size=PERCOLATE_PAGE,
-            search_after=after,
-            track_total_hits=False,
-        )
+        responses = es.msearch(searches=searches)["responses"]
     except TransportConnectionError as exc:
         raise StoreError(
             f"Elasticsearch went away while percolating: {exc}", transient=True
         ) from None
     except ApiError as exc:
         raise StoreError(f"percolating a batch failed: {exc.message}") from None
-    if response.meta.status == 404:  # no rules index yet: no rules
-        return []
-    return list(response["hits"]["hits"])
+    pages: dict[str, list[dict[str, Any]]] = {}
+    for group, response in zip(after, responses, strict=True):
+        error = response.get("error")
+        if error and response.get("status") == 404:  # no rules synced for this group yet
+            pages[group] = []
+        elif error:
+            reason = error.get("reason", error) if isinstance(error, dict) else error
+            raise StoreError(f"percolating a batch failed ({group}): {reason}")
+        else:
+            pages[group] = list(response["hits"]["hits"])
+    return pages
 
 
 @dataclass
@@ -825,13 +929,14 @@ def check_spikes(
     rules = [rule for rule in stored_rules(es, names) if rule.spike]
     if not rules:
         return []
+    groups = language_groups(names)
     day_ago, start = now - timedelta(days=1), now - timedelta(days=SPIKE_DAYS + 1)
     response = es.options(ignore_status=404).search(
         index=names.articles,
         size=0,
         query={"range": {"published_at": {"gte": start.isoformat(), "lt": now.isoformat()}}},
         aggs={"rules": {
-            "filters": {"filters": {rule.id: rule.percolator_query() for rule in rules}},
+            "filters": {"filters": {rule.id: article_query(rule, groups) for rule in rules}},
             "aggs": {"window": {"date_range": {"field": "published_at", "keyed": True, "ranges": [
                 {"key": "before", "from": start.isoformat(), "to": day_ago.isoformat()},
                 {"key": "last", "from": day_ago.isoformat(), "to": now.isoformat()},
@@ -916,6 +1021,42 @@ def list_rules(es: Elasticsearch, names: IndexNames) -> list[RuleSummary]:
     return [RuleSummary(r, articles.get(r.id, 0), alerts.get(r.id, {})) for r in rules]
 
 
+def article_query(rule: Rule, groups: Sequence[str]) -> dict[str, Any]:
+    """`rule` as a query over indexed articles that matches what percolation matches: each
+    article through the neutral fields and its own language group's subfields.
+
+    (One difference remains: a rule naming a subfield explicitly, `title.nl:…`, can match
+    a German article here, whose `title.nl` exists in the articles index; never when
+    percolating, where German articles have no `title.nl`.)
+    """
+    clauses: list[dict[str, Any]] = []
+    covered: list[str] = []
+    for group in groups:
+        if group == NEUTRAL:
+            continue
+        languages = list(CJK_LANGUAGES) if group == "cjk" else [group]
+        covered += languages
+        clauses.append({"bool": {
+            "filter": [{"terms": {"language": languages}}],
+            "must": [_text_query_in(rule.query, group)],
+        }})  # fmt: skip
+    clauses.append({"bool": {
+        "must_not": [{"terms": {"language": covered}}],
+        "must": [_text_query_in(rule.query, None)],
+    }})  # fmt: skip
+    restrictions = rule.percolator_query()["bool"]["filter"]
+    return {"bool": {"should": clauses, "minimum_should_match": 1, "filter": restrictions}}
+
+
+def _text_query_in(query: str, group: str | None) -> dict[str, Any]:
+    """`search.text_query` with its `field.*` patterns narrowed to one group's subfield."""
+    built = text_query(query)
+    fields: list[str] = built["query_string"]["fields"]
+    narrowed = [f.replace(".*", f".{group}") for f in fields if ".*" in f] if group else []
+    built["query_string"]["fields"] = [f for f in fields if ".*" not in f] + narrowed
+    return built
+
+
 def test_rule(
     es: Elasticsearch,
     names: IndexNames,
@@ -923,9 +1064,39 @@ def test_rule(
     since: str | None = None,
     limit: int = 10,
 ) -> tuple[int, list[SearchHit]]:
-    """What `rule` matches among the indexed articles (the same query the percolator runs)."""
-    filters = SearchFilters(rule.languages, rule.sources, since)
-    return search_articles(es, names, rule.query, filters, limit)
+    """What `rule` matches among the indexed articles, as percolation would have matched
+    them: for writing and tuning rules. Best matches first; newest first among equals."""
+    clauses = [article_query(rule, language_groups(names))]
+    if since:
+        clauses.append({"range": {"published_at": {"gte": date_bound(since)}}})
+    response = es.options(ignore_status=404).search(
+        index=names.articles,
+        query={"bool": {"filter": clauses[1:], "must": clauses[:1]}},
+        size=limit,
+        sort=["_score", {"published_at": "desc"}],
+        source_includes=["published_at", "source", "language", "title", "url", "summary"],
+        highlight={"fields": {"body*": {}, "title*": {}, "summary*": {}},
+                   "require_field_match": False, "fragment_size": 160, "number_of_fragments": 1},
+        track_total_hits=True,
+    )  # fmt: skip
+    hits = response.get("hits", {})
+    return hits.get("total", {}).get("value", 0), [_search_hit(h) for h in hits.get("hits", [])]
+
+
+def _search_hit(hit: dict[str, Any]) -> SearchHit:
+    source = hit["_source"]
+    fragments = [f[0] for _, f in sorted(hit.get("highlight", {}).items()) if f]
+    snippet = fragments[0] if fragments else str(source.get("summary", ""))[:160]
+    return SearchHit(
+        id=hit["_id"],
+        score=float(hit.get("_score") or 0.0),
+        published_at=source.get("published_at", ""),
+        source=source.get("source", ""),
+        language=source.get("language", ""),
+        title=source.get("title", ""),
+        url=source.get("url", ""),
+        snippet=" ".join(snippet.split()),
+    )
 
 
 test_rule.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

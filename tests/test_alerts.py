@@ -266,6 +266,9 @@ def test_one_percolate_matches_a_batch_with_dutch_stemming_and_filters(
         alerts.Rule("refugees-en", "refugee", languages=("en",)),
         alerts.Rule("nos-only", "grens", sources=("NOS",)),
         alerts.Rule("tagged", "tags:border-crisis AND grens"),
+        alerts.Rule("dutch-title", "title.nl:vluchteling"),  # a subfield named explicitly
+        alerts.Rule("quake", "地震"),  # Japanese: the cjk analyzer's group
+        alerts.Rule("border-pl", "granica"),  # Polish has no analyzer: the neutral group
     )
     batch = [
         article("nl-plural", "Honderden vluchtelingen bij de grens", "Zij wachten in de kou."),
@@ -274,16 +277,30 @@ def test_one_percolate_matches_a_batch_with_dutch_stemming_and_filters(
         article("de", "Flüchtlinge", "refugee camp", language="de", source="ORF"),
         article("tagged", "De grens", "grens", tags=["border-crisis"], source="RTL"),
         article("nothing", "Weerbericht", "Zon en regen.", source="RTL"),
+        article("ja", "宮崎県で震度5弱の地震", "津波注意報", language="ja", source="Asahi"),
+        article("pl", "Kryzys na granica", "Straż graniczna", language="pl", source="RP"),
     ]
     matches = alerts.percolate(es, names, batch)
     assert matches.by_article == {
-        "nl-plural": ["border", "nos-only", "refugees-nl"],  # vluchteling ~ vluchtelingen
+        "nl-plural": ["border", "dutch-title", "nos-only", "refugees-nl"],  # ~ vluchtelingen
         "nl-phrase": ["border"],
         "en": ["border", "refugees-en"],  # "refugees" stemmed the English way
         "tagged": ["tagged"],
+        "ja": ["quake"],
+        "pl": ["border-pl"],
     }  # "de": English word, but the rule is for English articles only
     assert matches.rules["refugees-nl"].languages == ("nl",)
     assert alerts.percolate(es, names, []).by_article == {}
+
+    # `alerts test` (a search over indexed articles) finds exactly what percolation found.
+    for doc in batch:
+        doc.rules = matches.by_article.get(doc.id, [])
+    store.bulk_index(es, names, batch)
+    store.refresh(es, names)
+    for rule in alerts.stored_rules(es, names):
+        total, hits = alerts.test_rule(es, names, rule, limit=20)
+        expected = {a for a, rules in matches.by_article.items() if rule.id in rules}
+        assert {h.id for h in hits} == expected and total == len(expected), rule.id
 
 
 @es_test
