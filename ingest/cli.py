@@ -399,6 +399,7 @@ def _print_raised(settings: Settings, report: RunReport) -> None:
     from ingest.alerts import alert_history
 
     if not report.counts.get("alerts.matched"):
+        console.print("no new alerts this run")
         return
     raised = alert_history(store.connect(settings), _names(settings), run_id=report.run_id)
     print_alerts(f"Alerts raised by this run ({len(raised)})", raised)
