@@ -443,6 +443,32 @@ def _stored_article(settings: Settings, ref: str) -> tuple[Any, store.StoredArti
 
 @cli.command()
 @click.argument("ref", metavar="ID|URL")
+@click.option(
+    "--limit",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="Related articles to list.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the story and related articles as JSON."
+)
+@click.pass_obj
+def related(settings: Settings, ref: str, limit: int, as_json: bool) -> None:
+    """Show the story an article belongs to (its copies, sources, dates) and related coverage."""
+    from ingest.stories import related_coverage, render_related
+
+    client, found = _stored_article(settings, ref)
+    coverage = related_coverage(client, store.IndexNames(settings.index_prefix), found, limit)
+    if as_json:
+        click.echo(json.dumps(coverage.to_dict(), indent=2, ensure_ascii=False))
+        return
+    for part in render_related(coverage):
+        console.print(part)
+
+
+@cli.command()
+@click.argument("ref", metavar="ID|URL")
 @click.option("--json", "as_json", is_flag=True, help="Print the versions and diffs as JSON.")
 @click.pass_obj
 def history(settings: Settings, ref: str, as_json: bool) -> None:
@@ -507,6 +533,71 @@ def refetch(settings: Settings, ages: tuple[str, ...], late_by: str, as_json: bo
         click.echo(json.dumps(report.to_document(), indent=2, ensure_ascii=False))
     else:
         print_report(report)
+
+
+@cli.command()
+@click.argument("query", default="")
+@click.option(
+    "--interval",
+    type=click.Choice(["hour", "day", "week"]),
+    default="day",
+    show_default=True,
+    help="Bucket size (UTC; weeks start on Monday).",
+)
+@click.option(
+    "--by",
+    type=click.Choice(["language", "source", "rule"]),
+    help="One series per language, source or matched alert rule.",
+)
+@click.option("--since", help="From: 2021-11-01, 2021-11-01T08:00, or 24h / 7d / 2w ago.")
+@click.option("--until", help="Until, in the same forms.")
+@click.option(
+    "--top",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 50),
+    help="Series shown with --by (the rest is 'other').",
+)
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help='table (with a bar chart), json ([{"key", "count", "series"}]) or csv.',
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write a PNG chart to this file.",
+)
+@click.pass_obj
+def trend(
+    settings: Settings,
+    query: str,
+    interval: str,
+    by: str | None,
+    since: str | None,
+    until: str | None,
+    top: int,
+    output: str,
+    plot: Path | None,
+) -> None:
+    """Count matching articles over time, e.g. trend '"Poolse grens"' --interval day --by source."""
+    from ingest.trends import TrendRequest, coverage_trend, plot_png, render_table, to_csv, to_json
+
+    request = TrendRequest(query, interval, by, since, until, top)
+    client = store.connect(settings)
+    found = coverage_trend(client, store.IndexNames(settings.index_prefix), request)
+    if output == "json":
+        click.echo(to_json(found))
+    elif output == "csv":
+        click.echo(to_csv(found), nl=False)
+    else:
+        console.print(render_table(found, console.width))
+    if plot:
+        plot_png(found, plot)
+        click.echo(f"chart written to {plot}", err=True)  # stderr: stdout may be JSON or CSV
 
 
 # -- demo -------------------------------------------------------------------------------

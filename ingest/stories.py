@@ -53,16 +53,19 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from elastic_transport import ConnectionError as TransportConnectionError
 from elasticsearch import Elasticsearch
+from rich.console import RenderableType
+from rich.table import Table
+from rich.text import Text
 
 from ingest.errors import StoreError
 from ingest.models import Article
-from ingest.store import IndexNames, bulk_write, find_known
+from ingest.store import IndexNames, StoredArticle, bulk_write, find_known
 
 __all__ = [
     "BANDS",
@@ -513,3 +516,193 @@ def _record_joins(
     if lost:  # the root was deleted (retention) since its copy was matched
         failures["story:root_missing"] += lost
     return failures
+
+
+# -- related coverage: `mediamon related` ------------------------------------------------
+
+_LISTED_FIELDS = [
+    "title",
+    "source",
+    "language",
+    "published_at",
+    "first_seen_at",
+    "url",
+    "story_id",
+    "duplicate_of",
+    "duplicate_similarity",
+]
+# Puts articles in the language of the one asked about first; the score orders within each.
+_SAME_LANGUAGE_FIRST = (
+    "doc['language'].size() > 0 && doc['language'].value == params.language ? 1 : 0"
+)
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """One article in a listing of related coverage."""
+
+    id: str
+    title: str
+    source: str
+    language: str
+    published_at: str
+    url: str
+    relation: str  # "original", "exact copy", "near copy (0.82)", "related"
+    score: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class RelatedCoverage:
+    """The story an article belongs to (the other copies) and other articles like it."""
+
+    article: Coverage
+    story_id: str
+    story: list[Coverage]  # the other articles of its story, oldest first
+    sources: list[str]  # every outlet that carried the story, this article's included
+    related: list[Coverage]  # more_like_this, same language first, the story left out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "article": self.article.to_dict(),
+            "story": {
+                "id": self.story_id,
+                "size": len(self.story) + 1,
+                "outlets": len(self.sources),
+                "sources": self.sources,
+                "articles": [c.to_dict() for c in self.story],
+            },
+            "related": [c.to_dict() for c in self.related],
+        }
+
+
+def related_coverage(
+    es: Elasticsearch, names: IndexNames, article: StoredArticle, limit: int = 10
+) -> RelatedCoverage:
+    """Its story's other articles, with their sources and dates, and related articles."""
+    source = article.source
+    story_id = source.get("story_id") or article.id
+    story = _story_members(es, names, story_id, article.id)
+    sources = sorted({str(source.get("source", "")), *(c.source for c in story)} - {""})
+    related = _more_like_this(es, names, article, story_id, limit)
+    return RelatedCoverage(_coverage(article.id, source), story_id, story, sources, related)
+
+
+def _story_members(
+    es: Elasticsearch, names: IndexNames, story_id: str, exclude: str
+) -> list[Coverage]:
+    response = es.search(
+        index=names.articles,
+        query={
+            "bool": {
+                "filter": [{"term": {"story_id": story_id}}],
+                "must_not": [{"ids": {"values": [exclude]}}],
+            }
+        },
+        sort=[{"first_seen_at": "asc"}, {"published_at": "asc"}],
+        size=500,
+        source_includes=_LISTED_FIELDS,
+    )
+    return [_coverage(hit["_id"], hit["_source"]) for hit in response["hits"]["hits"]]
+
+
+def _more_like_this(
+    es: Elasticsearch, names: IndexNames, article: StoredArticle, story_id: str, limit: int
+) -> list[Coverage]:
+    """more_like_this over title and body; copies of the same story are listed apart."""
+    like = {
+        "more_like_this": {
+            "fields": ["title", "body"],
+            "like": [{"_index": article.index, "_id": article.id}],
+            "min_term_freq": 1,
+            # A term must occur in another article too, or it cannot find one.
+            "min_doc_freq": 2,
+            "max_query_terms": 40,
+            "minimum_should_match": "20%",
+        }
+    }
+    language = str(article.source.get("language", ""))
+    response = es.search(
+        index=names.articles,
+        query={
+            "bool": {
+                "must": [like],
+                "must_not": [{"ids": {"values": [article.id]}}, {"term": {"story_id": story_id}}],
+            }
+        },
+        sort=[
+            {
+                "_script": {
+                    "type": "number",
+                    "order": "desc",
+                    "script": {"source": _SAME_LANGUAGE_FIRST, "params": {"language": language}},
+                }
+            },
+            "_score",
+        ],
+        track_scores=True,
+        size=limit,
+        source_includes=_LISTED_FIELDS,
+    )
+    return [
+        replace(_coverage(hit["_id"], hit["_source"], "related"), score=hit.get("_score"))
+        for hit in response["hits"]["hits"]
+    ]
+
+
+def _coverage(doc_id: str, source: dict[str, Any], relation: str | None = None) -> Coverage:
+    return Coverage(
+        id=doc_id,
+        title=str(source.get("title", "")),
+        source=str(source.get("source", "")),
+        language=str(source.get("language", "")),
+        published_at=str(source.get("published_at", "")),
+        url=str(source.get("url", "")),
+        relation=relation or _relation(doc_id, source),
+    )
+
+
+def _relation(doc_id: str, source: dict[str, Any]) -> str:
+    if not source.get("duplicate_of"):
+        return "original" if (source.get("story_id") or doc_id) == doc_id else "—"
+    similarity = source.get("duplicate_similarity")
+    if similarity is not None and similarity >= 1.0:
+        return "exact copy"
+    return f"near copy ({similarity:.2f})" if similarity is not None else "near copy"
+
+
+def render_related(found: RelatedCoverage) -> list[RenderableType]:
+    """`mediamon related`: the story (sources and dates), then related articles."""
+    a = found.article
+    head = Text.assemble(
+        (a.title, "bold"), f"\n{a.source} · {a.language} · {a.published_at[:16]} · {a.relation}"
+    )
+    story = Table(
+        "published",
+        "source",
+        "lang",
+        "relation",
+        "title",
+        title_justify="left",
+        title=f"Same story: {len(found.story) + 1} articles, {len(found.sources)} "
+        f"outlet(s): {', '.join(found.sources)}",
+    )
+    for c in found.story:
+        story.add_row(c.published_at[:16], c.source, c.language, c.relation, c.title)
+    related = Table(
+        "score",
+        "published",
+        "source",
+        "lang",
+        "title",
+        title_justify="left",
+        title="Related coverage (same language first)",
+    )
+    for c in found.related:
+        related.add_row(f"{c.score or 0:.1f}", c.published_at[:16], c.source, c.language, c.title)
+    parts: list[RenderableType] = [head]
+    parts.append(story if found.story else Text("No other copy of this story.", style="dim"))
+    parts.append(related if found.related else Text("No related article found.", style="dim"))
+    return parts

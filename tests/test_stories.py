@@ -19,10 +19,12 @@ from html import escape
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from elasticsearch import Elasticsearch
 from pytest_httpserver import HTTPServer
 
 from ingest import store, stories
+from ingest.cli import cli
 from ingest.config import Settings
 from ingest.dedupe import content_hash
 from ingest.models import Feed
@@ -89,7 +91,21 @@ def site(httpserver: HTTPServer, shared_dir: Path) -> dict[str, Feed]:
     httpserver.expect_request("/robots.txt").respond_with_data("User-agent: *\nAllow: /\n")
     for path, html in served.items():
         httpserver.expect_request(path).respond_with_data(html, content_type="text/html")
+    seed = (shared_dir / "seed" / "border-crisis-nl-2021-11.txt").read_text().splitlines()
+    grens = [line.strip() for line in seed[1:] if line.strip()]
+    west = list(pages["en-WestAustralian-2024-11-26"]["paragraphs"])  # type: ignore[call-overload]
+    served.update(
+        {
+            "/nl/grens-1": page(seed[0], grens[:2], "nl"),
+            "/nl/grens-2": page("Poetin belooft Loekasjenko steun", grens[2:], "nl"),
+            # English, quoting one Dutch paragraph: related, but in another language.
+            "/en/quote": page("Press review", [*west, f"A Dutch paper wrote: {grens[1]}"], "en"),
+        }
+    )
+    for path in ("/nl/grens-1", "/nl/grens-2", "/en/quote"):
+        httpserver.expect_request(path).respond_with_data(served[path], content_type="text/html")
     feeds = {
+        "background": ["/nl/grens-1", "/nl/grens-2", "/en/quote"],
         "wire": ["/wire/a", "/wire/b"],
         "local": [
             "/local/a-copy",
@@ -124,8 +140,13 @@ def by_path(es: Elasticsearch, settings: Settings) -> dict[str, dict[str, object
 
 def test_tokens_fold_case_width_and_punctuation_and_split_han_and_kana() -> None:
     assert stories.tokens("Kalifat-Rufen in HAMBURG, 1100 Anhänger!") == [
-        "kalifat", "rufen", "in", "hamburg", "1100", "anhänger",
-    ]  # fmt: skip
+        "kalifat",
+        "rufen",
+        "in",
+        "hamburg",
+        "1100",
+        "anhänger",
+    ]
     assert stories.tokens("震度５弱の地震") == ["震", "度", "5", "弱", "の", "地", "震"]
 
 
@@ -255,13 +276,28 @@ def test_exact_repost_in_the_same_batch_as_its_original(
     def article(doc_id: str, source: str, text: str) -> Article:
         fp = stories.fingerprint(text)
         return Article(
-            id=doc_id, url=f"https://{source}/{doc_id}", canonical_url=f"https://{source}/{doc_id}",
-            domain=source, source=source, feeds=["f"], title=doc_id, summary="", body=text,
-            language="nl", language_confidence=1.0, language_source="text", published_at=now,
-            date_source="page", first_seen_at=now, last_seen_at=now, fetched_at=now,
-            extraction_status="ok", content_hash=content_hash(text),
-            minhash=fp.minhash if fp else None, lsh_bands=list(fp.bands) if fp else [],
-        )  # fmt: skip
+            id=doc_id,
+            url=f"https://{source}/{doc_id}",
+            canonical_url=f"https://{source}/{doc_id}",
+            domain=source,
+            source=source,
+            feeds=["f"],
+            title=doc_id,
+            summary="",
+            body=text,
+            language="nl",
+            language_confidence=1.0,
+            language_source="text",
+            published_at=now,
+            date_source="page",
+            first_seen_at=now,
+            last_seen_at=now,
+            fetched_at=now,
+            extraction_status="ok",
+            content_hash=content_hash(text),
+            minhash=fp.minhash if fp else None,
+            lsh_bands=list(fp.bands) if fp else [],
+        )
 
     batch = [article("one", "a.nl", body), article("two", "b.nl", body + "!")]
     outcome = stories.assign_stories(es, names, batch)
@@ -293,3 +329,44 @@ def test_an_index_created_before_the_story_fields_accepts_them_after_setup(
     assert "lsh_bands" not in es.indices.get_mapping(index=index)[index]["mappings"]["properties"]
     store.install_templates(es, names)
     assert "lsh_bands" in es.indices.get_mapping(index=index)[index]["mappings"]["properties"]
+
+
+@pytest.mark.es
+def test_related_lists_the_story_and_similar_articles_same_language_first(
+    site: dict[str, Feed], run_settings: Settings, es: Elasticsearch
+) -> None:
+    for name in ("background", "wire", "local"):
+        run_feeds([site[name]], run_settings, es)
+    docs = by_path(es, run_settings)
+    runner = CliRunner()
+    base = ["--es-url", run_settings.es_url, "--prefix", run_settings.index_prefix]
+
+    copy = runner.invoke(cli, [*base, "related", str(docs["/local/a-copy"]["url"]), "--json"])
+    assert copy.exit_code == 0, copy.output
+    found = json.loads(copy.output)
+    assert found["article"]["relation"].startswith("near copy (")
+    story = found["story"]
+    assert story["id"] == docs["/wire/a"]["id"] and story["size"] == 3
+    assert story["sources"] == ["Local", "Wire"] and story["outlets"] == 2
+    relations = {
+        a["url"].rsplit("/", 2)[-2] + "/" + a["url"].rsplit("/", 1)[-1]: a["relation"]
+        for a in story["articles"]
+    }
+    assert relations == {"wire/a": "original", "local/a-repost": "exact copy"}
+    assert all(a["published_at"] and a["source"] for a in story["articles"])
+    assert docs["/local/a-copy"]["id"] not in {a["id"] for a in found["related"]}
+
+    grens = runner.invoke(cli, [*base, "related", str(docs["/nl/grens-1"]["id"]), "--json"])
+    related = json.loads(grens.output)["related"]
+    assert json.loads(grens.output)["story"]["size"] == 1
+    urls = [r["url"].rsplit("/", 1)[1] for r in related]
+    assert urls[0] == "grens-2" and "grens-1" not in urls
+    assert "quote" in urls  # found through the quoted paragraph ...
+    languages = [r["language"] for r in related]
+    assert languages == sorted(languages, key=lambda lang: lang != "nl")  # ... after Dutch ones
+
+    shown = runner.invoke(
+        cli, [*base, "related", str(docs["/nl/grens-1"]["url"])], terminal_width=140
+    )
+    assert shown.exit_code == 0 and "No other copy of this story" in shown.output
+    assert "Related coverage" in shown.output and "Press review" in shown.output

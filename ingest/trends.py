@@ -1,0 +1,351 @@
+"""Trends: how coverage of a query grew and faded, from a date histogram.
+
+`coverage_trend` runs one search: the query (Kibana's query-string syntax, as
+`mediamon search`), a `date_histogram` on `published_at` with a `calendar_interval` (hour,
+day, week; weeks start on Monday; UTC) and empty buckets filled in, and with `--by` a
+`terms` aggregation on the language, source or matched rules, each value with a histogram
+of its own, so every bucket has one count per series.
+
+Output, for `mediamon trend`:
+
+- `render_table`: one row per bucket, its count, the count of each series and a bar drawn
+  with block characters (stacked and coloured per series), so the shape shows in a terminal;
+- `to_json`: a list of buckets `{"key": "2021-11-16T00:00:00Z", "count": 12}`, with --by
+  also `"series": {"nl": 9, "de": 3}` (the same series in every bucket, zeros included);
+- `to_csv`: `key,count[,<series>...]`, one row per bucket;
+- `plot_png`: a chart fit for a report (matplotlib; bars, stacked per series).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import ApiError, Elasticsearch
+from rich.table import Table
+from rich.text import Text
+
+from ingest.errors import ConfigError
+from ingest.search import SearchFilters, build_query, date_bound
+from ingest.store import IndexNames
+
+__all__ = [
+    "BY_FIELDS",
+    "INTERVALS",
+    "Trend",
+    "TrendRequest",
+    "coverage_trend",
+    "plot_png",
+    "render_table",
+    "to_csv",
+    "to_json",
+]
+
+INTERVALS = ("hour", "day", "week")
+BY_FIELDS = {"language": "language", "source": "source", "rule": "rules"}
+# Fields with one value per article: what the top series leave of a bucket is "other".
+_SINGLE_VALUED = {"language", "source"}
+OTHER = "other"
+BAR_WIDTH = 40
+_BLOCKS = " ▏▎▍▌▋▊▉"  # 0 to 7 eighths of a character cell
+_COLOURS = ("cyan", "magenta", "yellow", "green", "blue", "red", "bright_cyan", "bright_magenta")
+_MPL_COLOURS = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+)
+
+
+@dataclass(frozen=True)
+class TrendRequest:
+    """What to count: the query, the bucket size, the split and the time range."""
+
+    query: str = ""
+    interval: str = "day"
+    by: str | None = None  # language, source or rule
+    since: str | None = None  # ISO date/time, or 24h, 7d, 2w ago
+    until: str | None = None
+    top: int = 8  # series shown with --by; the rest is "other"
+
+    def __post_init__(self) -> None:
+        if self.interval not in INTERVALS:
+            raise ConfigError(f"--interval must be one of {', '.join(INTERVALS)}")
+        if self.by is not None and self.by not in BY_FIELDS:
+            raise ConfigError(f"--by must be one of {', '.join(BY_FIELDS)}")
+
+
+@dataclass
+class Bucket:
+    key: datetime  # the start of the interval, UTC
+    count: int
+    series: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def iso(self) -> str:
+        return self.key.isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Trend:
+    request: TrendRequest
+    buckets: list[Bucket]
+    series: list[str]  # names, largest first ("other" last)
+    total: int
+
+
+def coverage_trend(es: Elasticsearch, names: IndexNames, request: TrendRequest) -> Trend:
+    """Counts per interval (and per series) of the articles matching the request."""
+    filters = SearchFilters(since=request.since, until=request.until)
+    histogram: dict[str, Any] = {
+        "field": "published_at",
+        "calendar_interval": request.interval,
+        "min_doc_count": 0,  # empty intervals are part of the shape
+    }
+    bounds = _bounds(request)
+    if bounds:
+        histogram["extended_bounds"] = bounds
+    aggs: dict[str, Any] = {"over_time": {"date_histogram": histogram}}
+    if request.by:
+        aggs["by"] = {
+            "terms": {"field": BY_FIELDS[request.by], "size": request.top},
+            "aggs": {"over_time": {"date_histogram": histogram}},
+        }
+    try:
+        # No retries on 503: Elasticsearch 7 answers "too many buckets" with one.
+        response = es.options(ignore_status=404, retry_on_status=()).search(
+            index=names.articles,
+            query=build_query(request.query, filters),
+            size=0,
+            aggs=aggs,
+            track_total_hits=True,
+        )
+    except ApiError as exc:
+        raise ConfigError(_explain(request, exc)) from None
+    return _trend(request, response.body)
+
+
+def _bounds(request: TrendRequest) -> dict[str, str]:
+    """Show the whole requested range, not only the span that has articles."""
+    if not request.since and not request.until:
+        return {}
+    bounds = {"max": date_bound(request.until) if request.until else "now"}
+    if request.since:
+        bounds["min"] = date_bound(request.since)
+    return bounds
+
+
+def _explain(request: TrendRequest, exc: ApiError) -> str:
+    text = json.dumps(exc.body) if isinstance(exc.body, dict) else str(exc)
+    if "too_many_buckets" in text:
+        return (
+            f"too many {request.interval} buckets for this range: "
+            "use a larger --interval or a shorter --since/--until"
+        )
+    return f"the query {request.query!r} was refused by Elasticsearch: {text}"
+
+
+def _trend(request: TrendRequest, body: dict[str, Any]) -> Trend:
+    aggs = body.get("aggregations", {})
+    totals = aggs.get("over_time", {}).get("buckets", [])
+    buckets = [Bucket(_time(b["key"]), b["doc_count"]) for b in totals]
+    at = {b.key: b for b in buckets}
+    names: list[str] = []
+    for value in aggs.get("by", {}).get("buckets", []):
+        name = str(value["key"])
+        names.append(name)
+        for b in buckets:
+            b.series[name] = 0
+        for point in value["over_time"]["buckets"]:
+            if _time(point["key"]) in at:
+                at[_time(point["key"])].series[name] = point["doc_count"]
+    if request.by in _SINGLE_VALUED and names:
+        _add_other(buckets, names)
+    total = int(body.get("hits", {}).get("total", {}).get("value", 0))
+    return Trend(request, buckets, names, total)
+
+
+def _add_other(buckets: list[Bucket], names: list[str]) -> None:
+    others = [b.count - sum(b.series.values()) for b in buckets]
+    if any(others):
+        names.append(OTHER)
+        for bucket, other in zip(buckets, others, strict=True):
+            bucket.series[OTHER] = other
+
+
+def _time(epoch_ms: int) -> datetime:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC)
+
+
+# -- output ---------------------------------------------------------------------------------
+
+
+def to_json(trend: Trend) -> str:
+    rows = []
+    for bucket in trend.buckets:
+        row: dict[str, Any] = {"key": bucket.iso, "count": bucket.count}
+        if trend.request.by:
+            row["series"] = {name: bucket.series.get(name, 0) for name in trend.series}
+        rows.append(row)
+    return json.dumps(rows, indent=2, ensure_ascii=False)
+
+
+def to_csv(trend: Trend) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["key", "count", *trend.series])
+    for bucket in trend.buckets:
+        writer.writerow(
+            [bucket.iso, bucket.count, *(bucket.series.get(n, 0) for n in trend.series)]
+        )
+    return out.getvalue()
+
+
+def label(bucket: Bucket, interval: str) -> str:
+    """How a bucket reads in a table: 2021-11-16 08:00, 2021-11-16, or 2021-11-15 (wk 46)."""
+    if interval == "hour":
+        return f"{bucket.key:%Y-%m-%d %H:%M}"
+    if interval == "week":
+        return f"{bucket.key:%Y-%m-%d} (wk {bucket.key.isocalendar().week})"
+    return f"{bucket.key:%Y-%m-%d}"
+
+
+def render_table(trend: Trend, width: int = 100) -> Table:
+    """The counts, and a bar per bucket (stacked per series): a table that is a chart.
+
+    The bars take what the other columns leave of `width` (the terminal's): 10 to 60 cells.
+    """
+    request = trend.request
+    title = (
+        f"{request.query or 'all articles'!r}: {trend.total} articles per {request.interval}"
+        + (f", by {request.by}" if request.by else "")
+    )
+    table = Table(title=title, title_justify="left", box=None, padding=(0, 1))
+    table.add_column(request.interval, no_wrap=True)
+    table.add_column("count", justify="right", no_wrap=True)
+    for position, name in enumerate(trend.series):
+        table.add_column(Text(name, style=_colour(position)), justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    peak = max((b.count for b in trend.buckets), default=0)
+    cells = _bar_width(trend, width)
+    for bucket in trend.buckets:
+        counts = [str(bucket.series.get(name, 0)) for name in trend.series]
+        row_bar = bar(bucket, trend.series, peak, cells)
+        table.add_row(label(bucket, request.interval), str(bucket.count), *counts, row_bar)
+    return table
+
+
+def _bar_width(trend: Trend, width: int) -> int:
+    digits = len(str(max((b.count for b in trend.buckets), default=0)))
+    first = len(label(trend.buckets[0], trend.request.interval)) if trend.buckets else 10
+    columns = [first, max(len("count"), digits), *(max(len(n), digits) for n in trend.series)]
+    # Every cell has a space of padding on each side, the bar's included.
+    return max(10, min(60, width - sum(c + 2 for c in columns) - 3))
+
+
+def bar(bucket: Bucket, series: Sequence[str], peak: int, width: int = BAR_WIDTH) -> Text:
+    """A horizontal bar, `width` cells at `peak`, in eighths of a cell; with series, each
+    cell takes the colour of the series its middle falls in (stacked, as the columns)."""
+    if peak <= 0 or bucket.count <= 0:
+        return Text("")
+    eighths = max(1, round(bucket.count / peak * width * 8))  # never hide a non-zero count
+    cells = "█" * (eighths // 8) + (_BLOCKS[eighths % 8] if eighths % 8 else "")
+    text = Text()
+    for position, cell in enumerate(cells):
+        middle = (position + 0.5) / len(cells) * bucket.count
+        text.append(cell, style=_series_at(bucket, series, middle))
+    return text
+
+
+def _series_at(bucket: Bucket, series: Sequence[str], position: float) -> str:
+    """The colour of the series covering `position` when the bucket's series are stacked."""
+    running = 0
+    for index, name in enumerate(series):
+        running += bucket.series.get(name, 0)
+        if position < running:
+            return _colour(index)
+    return _colour(0) if not series else "dim"
+
+
+def _colour(position: int) -> str:
+    return _COLOURS[position % len(_COLOURS)]
+
+
+def plot_png(trend: Trend, path: Path, generated: datetime | None = None) -> Path:
+    """Write the trend as a PNG chart for a report: bars per interval, stacked per series."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display, no GUI toolkit
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    request = trend.request
+    # Days since matplotlib's epoch: what bar() needs for x and for the widths below.
+    keys = mdates.date2num([b.key for b in trend.buckets])  # type: ignore[no-untyped-call]
+    width = {"hour": 1 / 24, "day": 1.0, "week": 7.0}[request.interval] * 0.85
+    figure, axes = plt.subplots(figsize=(10, 4.5), dpi=150)
+    try:
+        if trend.series:
+            base = [0] * len(keys)
+            for i, name in enumerate(trend.series):
+                values = [b.series.get(name, 0) for b in trend.buckets]
+                colour = "#b0b0b0" if name == OTHER else _MPL_COLOURS[i % len(_MPL_COLOURS)]
+                axes.bar(
+                    keys, values, width=width, bottom=base, label=name, color=colour, align="edge"
+                )
+                base = [a + v for a, v in zip(base, values, strict=True)]
+            axes.legend(
+                title=request.by, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0)
+            )
+        else:
+            axes.bar(
+                keys,
+                [b.count for b in trend.buckets],
+                width=width,
+                color=_MPL_COLOURS[0],
+                align="edge",
+            )
+        _style_axes(axes, request, trend, mdates)
+        stamp = (generated or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
+        figure.text(
+            0.01,
+            0.01,
+            f"mediamon · published_at, UTC · generated {stamp}",
+            fontsize=7,
+            color="#666666",
+        )
+        figure.tight_layout()
+        figure.savefig(path)
+    finally:
+        plt.close(figure)
+    return path
+
+
+def _style_axes(axes: Any, request: TrendRequest, trend: Trend, mdates: Any) -> None:
+    query = request.query or "all articles"
+    by = f", by {request.by}" if request.by else ""
+    axes.set_title(
+        f"“{query}”: articles per {request.interval}{by} ({trend.total} in all)",
+        loc="left",
+        fontsize=11,
+    )
+    axes.set_ylabel(f"articles per {request.interval}")
+    locator = mdates.AutoDateLocator()
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    axes.yaxis.get_major_locator().set_params(integer=True)
+    axes.grid(axis="y", color="#dddddd", linewidth=0.6)
+    axes.set_axisbelow(True)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
