@@ -332,6 +332,8 @@ class HttpClient:
             url=url,
             final_url=str(response.url),
             status=response.status,
+            # A str, so trafilatura never decompresses: it inflates only bytes (gzip, zstd,
+            # brotli by magic number), and one Content-Encoding layer was undone here, bounded.
             html=decode_html(response.body, response.charset),
             content_type=media_type or "text/html",
             fetched_at=datetime.now(UTC),

@@ -1,4 +1,4 @@
-"""parse_feed against odd, malformed and hostile feeds.
+"""parse_feed against odd, malformed and hostile feeds, and decompression bombs at the egress.
 
 Every document of the generated corpus (tests/feed_corpus.py) goes through `parse_feed`: no
 exception escapes, the outcome is named, every entry of the document is accounted for, and
@@ -10,7 +10,11 @@ Run with `-s` to see the outcome table.
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import gzip
 import io
+import ipaddress
 import pyexpat
 import socket
 import sys
@@ -18,18 +22,27 @@ import threading
 import time
 import tracemalloc
 import unicodedata
+import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import brotli
 import feedparser
 import pytest
+import trafilatura.utils
+import zstandard
 from feed_corpus import FEED_URL, NOW, Item, OddFeed, billion_laughs, corpus, rss20
+from pytest_httpserver import HTTPServer
 
+from ingest import extract
+from ingest.config import FetchLimits
+from ingest.errors import ExtractionError, FetchError
 from ingest.feeds import MAX_ENTRIES, ParsedFeed, parse_feed
+from ingest.http import HttpClient
 from ingest.models import Feed
 
 FEED = Feed(name="odd", url=FEED_URL)
@@ -319,3 +332,101 @@ def test_entries_over_the_limit_are_counted(cases: dict[str, OddFeed]) -> None:
     parsed = run_case(cases["100k-entries-jsonfeed"]).parsed
     assert parsed is not None
     assert parsed.skipped == {"entry:over_limit": 100_000 - MAX_ENTRIES}
+
+
+# -- decompression bombs at the egress client ---------------------------------------------
+# tests/test_http.py covers a gzip bomb page, Content-Length over the cap and a brotli page.
+# trafilatura never decompresses: it inflates *bytes* by their magic number
+# (trafilatura.utils.decode_file), but extract_page hands it the str that http.py decoded.
+
+LIMITS = FetchLimits(connect_timeout=2.0, read_timeout=2.0, deadline=5.0, max_bytes=64 * 1024)
+LOCAL = (ipaddress.ip_network("127.0.0.0/8"),)
+
+
+@functools.cache
+def bomb() -> bytes:
+    return b"<rss>" + b" " * 40_000_000  # 40 MB that compress to ~40 KB
+
+
+COMPRESS: dict[str, Callable[[bytes], bytes]] = {
+    "gzip": gzip.compress,
+    "deflate": zlib.compress,
+    "raw-deflate": lambda data: zlib.compress(data)[2:-4],  # no zlib header and trailer
+    "gzip-gzip": lambda data: gzip.compress(gzip.compress(data)),
+    "br": lambda data: brotli.compress(data, quality=1),
+    "zstd": zstandard.ZstdCompressor().compress,
+}
+
+
+async def _fetch(url: str, page: bool, peak: list[int] | None = None) -> Any:
+    """fetch_page or fetch_feed; `peak` gets the most memory the fetch itself allocated."""
+    async with HttpClient(LIMITS, LOCAL, respect_robots=False) as http:
+        tracemalloc.start()  # after the client is made: its TLS context alone takes ~10 MB
+        try:
+            return await (http.fetch_page(url) if page else http.fetch_feed(url))
+        finally:
+            (peak if peak is not None else []).append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+
+
+def serve(server: HTTPServer, path: str, body: bytes, encoding: str) -> str:
+    server.expect_request(path).respond_with_data(
+        body, content_type="text/html", headers={"Content-Encoding": encoding}
+    )
+    return server.url_for(path)
+
+
+@pytest.mark.parametrize("page", [False, True], ids=["feed", "page"])
+@pytest.mark.parametrize(
+    ("encoding", "compress", "reason"),
+    [
+        ("gzip", "gzip", "too_large"),
+        ("x-gzip", "gzip", "too_large"),
+        ("deflate", "deflate", "too_large"),
+        ("deflate", "raw-deflate", "bad_encoding"),  # zlib wants its header: refused, not guessed
+        ("gzip, gzip", "gzip-gzip", "bad_encoding"),  # only one layer is ever undone
+        ("br", "br", "bad_encoding"),
+        ("zstd", "zstd", "bad_encoding"),
+    ],
+    ids=["gzip", "x-gzip", "deflate", "raw-deflate", "gzip-gzip", "br", "zstd"],
+)
+def test_compressed_bombs_stop_at_the_cap(
+    httpserver: HTTPServer, page: bool, encoding: str, compress: str, reason: str
+) -> None:
+    url = serve(httpserver, "/bomb", COMPRESS[compress](bomb()), encoding)
+    peak: list[int] = []
+    with pytest.raises(FetchError) as info:
+        asyncio.run(_fetch(url, page, peak))
+    assert info.value.reason == reason
+    # The cap is 64 KB and the bomb inflates to 40 MB. (The test server's thread and pytest's
+    # capture add up to ~10 MB of their own to the peak.)
+    assert peak[0] < 20 * 2**20
+
+
+def test_a_body_compressed_twice_is_inflated_once(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One Content-Encoding layer is undone (within the cap); the inner gzip never is, neither
+    by feedparser nor by trafilatura."""
+    inner = gzip.compress(bomb())  # ~40 KB: within the cap once inflated
+    url = serve(httpserver, "/twice", gzip.compress(inner), "gzip")
+    response = asyncio.run(_fetch(url, page=False))
+    assert response.content == inner
+    parsed = parse_feed(response.content, FEED, FEED_URL, NOW)
+    assert (parsed.outcome, parsed.reason) == ("unsupported", "feed:compressed")
+
+    inflated: list[int] = []
+    real = trafilatura.utils.handle_compressed_file
+
+    def spy(content: bytes, *args: Any) -> bytes:
+        inflated.append(len(content))
+        return real(content, *args)
+
+    monkeypatch.setattr(trafilatura.utils, "handle_compressed_file", spy)
+    page = asyncio.run(_fetch(url, page=True))
+    assert isinstance(page.html, str)
+    with pytest.raises(ExtractionError):
+        extract.extract_page(page.html, url)
+    assert inflated == []
+    trafilatura.utils.decode_file(gzip.compress(b"<p>bytes</p>"))
+    assert len(inflated) == 1  # the spy does see what trafilatura is handed as bytes
