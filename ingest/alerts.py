@@ -32,6 +32,7 @@ the last day against the daily mean of the 14 days before.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -47,9 +48,11 @@ from elastic_transport import ConnectionError as TransportConnectionError
 from elasticsearch import ApiError, Elasticsearch, helpers
 
 from ingest import store
+from ingest.config import Settings
 from ingest.errors import ConfigError, FetchError, StoreError
+from ingest.http import HttpClient
 from ingest.models import AlertHit, Article, RunReport
-from ingest.notify import Notifier, Target, parse_targets, redact
+from ingest.notify import DeliverySettings, Notifier, Target, parse_targets, redact
 from ingest.search import SearchHit, date_bound, text_query
 from ingest.store import IndexNames
 
@@ -65,6 +68,7 @@ __all__ = [
     "get_rule",
     "list_rules",
     "load_rules",
+    "notify_pending",
     "percolate",
     "record_hits",
     "requeue_failed",
@@ -80,6 +84,7 @@ _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _LANGUAGE = re.compile(r"^[a-z]{2}$")
 PERCOLATE_PAGE = 1000
 DELIVERY_PAGE = 200
+LEASE_MARGIN = timedelta(minutes=2)  # stop sending this long before a lease runs out
 SPIKE_DAYS = 14
 SUMMARY_CHARS = 300
 
@@ -524,7 +529,13 @@ def percolate(es: Elasticsearch, names: IndexNames, articles: Sequence[Article])
         slots[group_of(article.language, groups)].append(article)
     after: dict[str, list[Any] | None] = dict.fromkeys(slots)
     while after:
-        pages = _percolate_pages(es, names, slots, after)
+        try:
+            pages = _percolate_pages(es, names, slots, after)
+        except _StaleMapping:
+            # Articles gained a field since the rules were synced: take the current article
+            # mapping into the rules indices (adding fields is always possible) and go on.
+            _ensure_group_indices(es, names)
+            pages = _percolate_pages(es, names, slots, after)
         for group, page in pages.items():
             for hit in page:
                 rule = Rule.from_document(hit["_source"]["rule"])
@@ -535,6 +546,10 @@ def percolate(es: Elasticsearch, names: IndexNames, articles: Sequence[Article])
     for rule_ids in matches.by_article.values():
         rule_ids.sort()
     return matches
+
+
+class _StaleMapping(StoreError):
+    """A percolated article has a field its rules index does not map yet."""
 
 
 def _percolate_pages(
@@ -570,7 +585,13 @@ def _percolate_pages(
         if error and response.get("status") == 404:  # no rules synced for this group yet
             pages[group] = []
         elif error:
-            reason = error.get("reason", error) if isinstance(error, dict) else error
+            causes = error.get("root_cause") or [error] if isinstance(error, dict) else [error]
+            reason = "; ".join(
+                f"{c.get('type')}: {c.get('reason')}" if isinstance(c, dict) else str(c)
+                for c in causes
+            )
+            if "strict_dynamic_mapping" in reason or "mapper_parsing" in reason:
+                raise _StaleMapping(reason)
             raise StoreError(f"percolating a batch failed ({group}): {reason}")
         else:
             pages[group] = list(response["hits"]["hits"])
@@ -719,9 +740,11 @@ async def deliver_pending(
             break
         after = hits[-1]["sort"]
         seen += len(hits)
-        claimed = _claim(es, names, hits, owner, now + notifier.delivery.lease, outcome)
+        until = now + notifier.delivery.lease
+        claimed = _claim(es, names, hits, owner, until, outcome)
         if claimed:
-            await _deliver(es, names, claimed, notifier, outcome)
+            margin = min(LEASE_MARGIN, notifier.delivery.lease / 2)
+            await _deliver(es, names, claimed, notifier, outcome, until - margin)
     if report is not None:
         report.count("alerts.notified", outcome.notified)
         report.count("alerts.pending", outcome.pending)
@@ -730,6 +753,26 @@ async def deliver_pending(
         for reason, n in outcome.failures.items():
             report.fail(reason, n=n)
     return outcome
+
+
+def notify_pending(
+    es: Elasticsearch,
+    settings: Settings,
+    delivery: DeliverySettings,
+    report: RunReport | None = None,
+    *,
+    owner: str = "notify",
+) -> DeliveryOutcome:
+    """`deliver_pending` outside an ingestion run, with an `HttpClient` of its own: for
+    `mediamon alerts notify`/`spikes`, and for an Airflow task delivering once per DAG run."""
+
+    async def deliver() -> DeliveryOutcome:
+        async with HttpClient(settings.fetch, settings.egress_allow) as http:
+            notifier = Notifier(http, delivery, settings.egress_allow)
+            names = IndexNames(settings.index_prefix)
+            return await deliver_pending(es, names, notifier, report, owner=owner)
+
+    return asyncio.run(deliver())
 
 
 def _pending_page(
@@ -782,6 +825,7 @@ async def _deliver(
     claimed: list[_Claimed],
     notifier: Notifier,
     outcome: DeliveryOutcome,
+    send_until: datetime,
 ) -> None:
     rules = {
         rule_id: get_rule(es, names, rule_id) for rule_id in {c.alert.rule_id for c in claimed}
@@ -808,6 +852,8 @@ async def _deliver(
             groups.setdefault(group, (target, []))[1].append(alert)
     failing: dict[tuple[str, str], FetchError] = {}
     for (rule_id, key, *_), (target, alerts) in groups.items():
+        if datetime.now(UTC) >= send_until:
+            break  # our lease is running out: the rest stays pending for the next run
         error = failing.get((rule_id, key))
         if error is None:
             try:

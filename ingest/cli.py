@@ -369,23 +369,13 @@ def alerts_retry(settings: Settings, rule_id: str | None) -> None:
 
 
 def _deliver_now(settings: Settings, client: Any) -> RunReport:
-    import asyncio
     from datetime import UTC, datetime
 
-    from ingest.alerts import deliver_pending
-    from ingest.http import HttpClient
-    from ingest.notify import Notifier
+    from ingest.alerts import notify_pending
 
-    report = RunReport(
-        run_id=f"notify-{datetime.now(UTC):%Y%m%dT%H%M%SZ}", started_at=datetime.now(UTC)
-    )
-
-    async def deliver() -> None:
-        async with HttpClient(settings.fetch, settings.egress_allow) as http:
-            notifier = Notifier(http, _delivery(), settings.egress_allow)
-            await deliver_pending(client, _names(settings), notifier, report, owner=report.run_id)
-
-    asyncio.run(deliver())
+    started = datetime.now(UTC)
+    report = RunReport(run_id=f"notify-{started:%Y%m%dT%H%M%SZ}", started_at=started)
+    notify_pending(client, settings, _delivery(), report, owner=report.run_id)
     report.finished_at = datetime.now(UTC)
     return report
 

@@ -76,17 +76,20 @@ def run_feeds(
     run_id: str | None = None,
     rules: Sequence[alerts.Rule] | None = None,
     delivery: DeliverySettings | None = None,
+    deliver: bool = True,
 ) -> RunReport:
     """Run one pass over `feed_list` and store its report. Clients are made here, at the edge.
 
     New articles are matched against the rules in the rules index; with `rules` (a loaded
     rules file) those are validated and synced there first, a bad rule failing the run before
-    anything is fetched. `delivery` says how alerts are sent (SMTP, secrets, retries).
+    anything is fetched. `delivery` says how alerts are sent (SMTP, secrets, retries);
+    `deliver=False` leaves them pending for one delivery after many batches
+    (`alerts.notify_pending`), so a digest is one message per rule for all of them.
     """
     names = store.IndexNames(settings.index_prefix)
     if rules is not None:
         alerts.sync_rules(es, names, rules)
-    delivery = delivery or DeliverySettings()
+    delivery = (delivery or DeliverySettings()) if deliver else None
     with _extraction_executor(settings) as executor:
         return asyncio.run(
             _run(
@@ -110,7 +113,7 @@ async def _run(
     executor: Executor,
     progress: Progress,
     run_id: str | None,
-    delivery: DeliverySettings,
+    delivery: DeliverySettings | None,
 ) -> RunReport:
     started = datetime.now(UTC)
     report = RunReport(run_id=run_id or _new_run_id(started), started_at=started)
@@ -127,8 +130,9 @@ async def _run(
             new_by_feed += await _ingest_batch(
                 batch, http, es, names, executor, report, started, progress
             )
-        notifier = Notifier(http, delivery, settings.egress_allow)
-        await alerts.deliver_pending(es, names, notifier, report, owner=report.run_id)
+        if delivery is not None:
+            notifier = Notifier(http, delivery, settings.egress_allow)
+            await alerts.deliver_pending(es, names, notifier, report, owner=report.run_id)
     _record_new_entries(states, new_by_feed, started)
     store.save_feed_states(es, names, states.values())
     # Known-id look-ups are searches: make this run's articles visible to the next run now,

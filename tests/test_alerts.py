@@ -462,3 +462,22 @@ def test_cli_spikes_and_retry(es: Elasticsearch, settings: Settings) -> None:
     assert "1 failed alerts are pending again" in invoke(settings, "alerts", "retry")
     doc = es.get(index=names.alerts, id=failed.id)["_source"]
     assert doc["status"] == "pending" and doc["targets"] == ["log"]
+
+
+@es_test
+def test_percolation_takes_in_article_fields_added_after_the_rules_were_synced(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    names = sync(es, settings, alerts.Rule("r", "grens"))
+    # A rules index from before `word_count` was an article field (strict mapping):
+    index = alerts.group_index(names, "nl")
+    body = alerts._group_index_body(names, "nl")
+    del body["mappings"]["properties"]["word_count"]
+    rule_doc = es.get(index=index, id="r")["_source"]
+    es.indices.delete(index=index)
+    es.indices.create(index=index, settings=body["settings"], mappings=body["mappings"])
+    es.index(index=index, id="r", document=rule_doc, refresh=True)
+
+    matches = alerts.percolate(es, names, [article("a", "grens", word_count=1)])
+    assert matches.by_article == {"a": ["r"]}
+    assert "word_count" in es.indices.get_mapping(index=index)[index]["mappings"]["properties"]
