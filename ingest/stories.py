@@ -73,7 +73,7 @@ from rich.text import Text
 
 from ingest.errors import StoreError
 from ingest.models import Article
-from ingest.store import IndexNames, StoredArticle, bulk_write, find_known
+from ingest.store import IndexNames, StoredArticle, bulk_write, find_known, load_template
 
 __all__ = [
     "BANDS",
@@ -619,19 +619,19 @@ def _story_members(
 def _more_like_this(
     es: Elasticsearch, names: IndexNames, article: StoredArticle, story_id: str, limit: int
 ) -> list[Coverage]:
-    """more_like_this over title and body; copies of the same story are listed apart."""
+    """more_like_this over the article's text; copies of the same story are listed apart."""
+    language = str(article.source.get("language", ""))
     like = {
         "more_like_this": {
-            "fields": ["title", "body"],
+            "fields": mlt_fields(names, language),
             "like": [{"_index": article.index, "_id": article.id}],
             "min_term_freq": 1,
             # A term must occur in another article too, or it cannot find one.
             "min_doc_freq": 2,
             "max_query_terms": 40,
-            "minimum_should_match": "20%",
+            "minimum_should_match": "30%",
         }
     }
-    language = str(article.source.get("language", ""))
     response = es.search(
         index=names.articles,
         query={
@@ -658,6 +658,25 @@ def _more_like_this(
         replace(_coverage(hit["_id"], hit["_source"], "related"), score=hit.get("_score"))
         for hit in response["hits"]["hits"]
     ]
+
+
+_CJK_LANGUAGES = {"ja", "zh", "ko"}
+
+
+def mlt_fields(names: IndexNames, language: str) -> list[str]:
+    """Title, summary and body as analysed for `language`, else the language-neutral ones.
+
+    The language's own analyzer drops its stop words and stems: on the neutral fields, words
+    like *de*, *van* or *die* make a Dutch report "like" a German one. The summary counts
+    for articles kept from their feed only (no body). The subfields are read from the
+    mapping (`mappings/articles.json`), not listed a second time here.
+    """
+    subfields = load_template("articles", names)["template"]["mappings"]["properties"]
+    available = set(subfields["body"].get("fields", {})) & set(subfields["title"].get("fields", {}))
+    sub = "cjk" if language in _CJK_LANGUAGES else language
+    if sub not in available:
+        return ["title", "summary", "body"]
+    return [f"title.{sub}", f"summary.{sub}", f"body.{sub}"]
 
 
 def _coverage(doc_id: str, source: dict[str, Any], relation: str | None = None) -> Coverage:
