@@ -284,8 +284,10 @@ def _colour(position: int) -> str:
 
 def plot_png(trend: Trend, path: Path, generated: datetime | None = None) -> Path:
     """Write the trend as a PNG chart for a report: bars per interval, stacked per series."""
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError:
+        raise ConfigError("--plot needs matplotlib: pip install matplotlib") from None
     matplotlib.use("Agg")  # files only: no display, no GUI toolkit
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
