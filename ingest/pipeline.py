@@ -16,6 +16,7 @@ Every entry ends up counted: entries.seen == entries.merged + entries.known + ar
 from __future__ import annotations
 
 import asyncio
+import itertools
 import multiprocessing
 import os
 import uuid
@@ -40,6 +41,10 @@ from ingest.notify import DeliverySettings, Notifier
 # A failing feed waits 5 min, 10, 20 ... up to a day before it is polled again.
 FEED_BACKOFF_BASE = timedelta(minutes=5)
 FEED_BACKOFF_MAX = timedelta(days=1)
+# Batches in flight at once: while one batch is stored (looked up, percolated, indexed), the
+# next is fetched and extracted, so neither the network nor the workers wait on
+# Elasticsearch. Two overlap fully; more would only hold more articles in memory.
+BATCHES_IN_FLIGHT = 2
 
 
 class Progress(Protocol):
@@ -55,6 +60,23 @@ class _NoProgress:
 
     def advance(self, stage: str, n: int = 1) -> None:
         pass
+
+
+@dataclass(frozen=True)
+class _RunContext:
+    """What every batch of one run shares: the clients, the report and the bounds on work."""
+
+    http: HttpClient
+    es: Elasticsearch
+    names: store.IndexNames
+    executor: Executor
+    report: RunReport
+    now: datetime
+    progress: Progress
+    # Pages fetched but not yet extracted. Fetching outpaces extraction, so without a bound
+    # a batch's pages would pile up in the pool's queue (~270 KB each).
+    pages: asyncio.Semaphore
+    store_turn: asyncio.Lock  # batches are stored one at a time, in order
 
 
 @dataclass
@@ -123,13 +145,20 @@ async def _run(
         polled = await asyncio.gather(
             *(_poll(http, feed, states, report, started, progress) for feed in feed_list)
         )
-        candidates = _merge_entries([e for entries in polled for e in entries], report)
+        candidates = _merge_entries(_round_robin(polled), report)
         progress.start("articles", len(candidates))
-        new_by_feed: Counter[str] = Counter()
-        for batch in _batches(list(candidates.values()), settings.batch_size):
-            new_by_feed += await _ingest_batch(
-                batch, http, es, names, executor, report, started, progress
-            )
+        run = _RunContext(
+            http,
+            es,
+            names,
+            executor,
+            report,
+            started,
+            progress,
+            pages=asyncio.Semaphore(settings.fetch.concurrency + 2 * _worker_count(settings)),
+            store_turn=asyncio.Lock(),
+        )
+        new_by_feed = await _ingest_all(list(candidates.values()), settings.batch_size, run)
         if delivery is not None:
             notifier = Notifier(http, delivery, settings.egress_allow)
             await alerts.deliver_pending(es, names, notifier, report, owner=report.run_id)
@@ -205,6 +234,16 @@ def _feed_failed(state: FeedState, reason: str, message: str, now: datetime) -> 
     state.next_poll_after = now + delay
 
 
+def _round_robin(polled: list[list[FeedEntry]]) -> list[FeedEntry]:
+    """Every feed's entries, taking one from each feed in turn.
+
+    Feeds list one site's links, and fetching keeps to a few connections per host: in feed
+    order, a batch would be one or two hosts' links, fetched a few at a time.
+    """
+    rounds = itertools.zip_longest(*polled)
+    return [entry for round_ in rounds for entry in round_ if entry is not None]
+
+
 def _merge_entries(entries: list[FeedEntry], report: RunReport) -> dict[str, Candidate]:
     """One candidate per canonical URL; a link listed twice (any feeds) is merged, not lost."""
     candidates: dict[str, Candidate] = {}
@@ -219,28 +258,65 @@ def _merge_entries(entries: list[FeedEntry], report: RunReport) -> dict[str, Can
     return candidates
 
 
-async def _ingest_batch(
-    batch: list[Candidate],
-    http: HttpClient,
-    es: Elasticsearch,
-    names: store.IndexNames,
-    executor: Executor,
-    report: RunReport,
-    now: datetime,
-    progress: Progress,
-) -> Counter[str]:
-    """Look up, fetch, extract and index one batch; return new articles counted per feed."""
-    known = store.find_known(es, names, [c.id for c in batch])
+async def _ingest_all(candidates: list[Candidate], size: int, run: _RunContext) -> Counter[str]:
+    """Ingest `candidates` in batches of `size`, `BATCHES_IN_FLIGHT` at a time."""
+    new_by_feed: Counter[str] = Counter()
+    slots = asyncio.Semaphore(BATCHES_IN_FLIGHT)
+
+    async def ingest(batch: list[Candidate]) -> None:
+        try:
+            new_by_feed.update(await _ingest_batch(batch, run))
+        finally:
+            slots.release()
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for batch in _batches(candidates, size):
+                await slots.acquire()
+                group.create_task(ingest(batch))
+    except BaseExceptionGroup as failed:  # the first batch's error, as a sequential run gave
+        raise failed.exceptions[0] from None
+    return new_by_feed
+
+
+async def _ingest_batch(batch: list[Candidate], run: _RunContext) -> Counter[str]:
+    """Look up, fetch, extract and store one batch; return new articles counted per feed.
+
+    Elasticsearch calls are blocking: they run in a thread so that the event loop goes on
+    fetching (and the pool extracting) another batch's pages meanwhile.
+    """
+    report, progress = run.report, run.progress
+    known = await asyncio.to_thread(store.find_known, run.es, run.names, [c.id for c in batch])
     if known:
         report.count("entries.known", len(known))
         feeds_by_id = {c.id: sorted(c.feeds) for c in batch if c.id in known}
-        for reason, n in store.mark_seen_again(es, known, feeds_by_id, now).items():
+        seen_again = await asyncio.to_thread(
+            store.mark_seen_again, run.es, known, feeds_by_id, run.now
+        )
+        for reason, n in seen_again.items():
             report.fail(reason, n=n)
         progress.advance("articles", len(known))
     new = [c for c in batch if c.id not in known]
-    articles = await asyncio.gather(
-        *(_build_article(c, http, executor, report, progress) for c in new)
-    )
+    articles = await asyncio.gather(*(_build_article(c, run) for c in new))
+    # The store step counts into a report of its own (it runs in another thread), merged
+    # here; batches take turns, in order, so a batch's look-ups see the batches before it.
+    counted = RunReport(run_id=report.run_id, started_at=report.started_at)
+    async with run.store_turn:
+        new_by_feed = await asyncio.to_thread(
+            _store_batch, articles, run.es, run.names, counted, run.now
+        )
+    report.merge(counted)
+    return new_by_feed
+
+
+def _store_batch(
+    articles: list[Article],
+    es: Elasticsearch,
+    names: store.IndexNames,
+    report: RunReport,
+    now: datetime,
+) -> Counter[str]:
+    """Stories, alert matches and the bulk write of one batch's new articles (blocking)."""
     story = stories.assign_stories(es, names, articles)  # before indexing: on the article
     for key, n in story.counts().items():
         report.count(key, n)
@@ -274,36 +350,35 @@ async def _ingest_batch(
     return new_by_feed
 
 
-async def _build_article(
-    candidate: Candidate,
-    http: HttpClient,
-    executor: Executor,
-    report: RunReport,
-    progress: Progress,
-) -> Article:
+async def _build_article(candidate: Candidate, run: _RunContext) -> Article:
     """Fetch and extract one page; a page that fails still yields a feed-only article."""
+    try:
+        async with run.pages:
+            return await _fetch_and_extract(candidate, run.http, run.executor, run.report)
+    finally:
+        run.progress.advance("articles")
+
+
+async def _fetch_and_extract(
+    candidate: Candidate, http: HttpClient, executor: Executor, report: RunReport
+) -> Article:
     entry = candidate.entry
     loop = asyncio.get_running_loop()
     try:
-        try:
-            page = await http.fetch_page(entry.url)
-        except FetchError as exc:
-            report.count("pages.failed")
-            report.fail(f"page:{exc.reason}", str(exc))
-            return await _feed_only(candidate, f"page:{exc.reason}", None, loop, executor)
-        report.count("pages.fetched")
-        try:
-            extraction, language = await loop.run_in_executor(
-                executor, analyse_page, page.html, page.final_url, entry.language
-            )
-        except ExtractionError as exc:
-            report.fail(f"page:{exc.reason}", str(exc))
-            return await _feed_only(
-                candidate, f"page:{exc.reason}", page.fetched_at, loop, executor
-            )
-        return _article(candidate, extraction, language, page.fetched_at)
-    finally:
-        progress.advance("articles")
+        page = await http.fetch_page(entry.url)
+    except FetchError as exc:
+        report.count("pages.failed")
+        report.fail(f"page:{exc.reason}", str(exc))
+        return await _feed_only(candidate, f"page:{exc.reason}", None, loop, executor)
+    report.count("pages.fetched")
+    try:
+        extraction, language = await loop.run_in_executor(
+            executor, analyse_page, page.html, page.final_url, entry.language
+        )
+    except ExtractionError as exc:
+        report.fail(f"page:{exc.reason}", str(exc))
+        return await _feed_only(candidate, f"page:{exc.reason}", page.fetched_at, loop, executor)
+    return _article(candidate, extraction, language, page.fetched_at)
 
 
 def analyse_page(
@@ -402,8 +477,12 @@ def _batches(items: list[Candidate], size: int) -> Iterator[list[Candidate]]:
         yield items[start : start + size]
 
 
+def _worker_count(settings: Settings) -> int:
+    return settings.extract_workers or os.cpu_count() or 1
+
+
 def _extraction_executor(settings: Settings) -> Executor:
-    workers = settings.extract_workers or os.cpu_count() or 1
+    workers = _worker_count(settings)
     if workers == 1:
         return ThreadPoolExecutor(max_workers=1)
     # forkserver: workers start from a clean process, not a fork of one holding threads.
