@@ -299,9 +299,19 @@ class FeedState:
     entries_last_poll: int = 0
     new_entries_last_poll: int = 0
     last_new_entry_at: datetime | None = None
-    next_poll_after: datetime | None = None
+    next_poll_after: datetime | None = None  # after a failure: backing off until then
     polls: int = 0
-    not_modified: int = 0
+    not_modified: int = 0  # polls answered 304
+    # Polls answered 200 that brought no new entry; `identical` of them had the same bytes
+    # as the poll before (the server ignored the conditional GET). `changed`: new entries.
+    unchanged: int = 0
+    identical: int = 0
+    changed: int = 0
+    content_hash: str | None = None  # of the last document (ingest.polling.body_hash)
+    entry_keys: list[str] = field(default_factory=list)  # its entries' ingest.polling keys
+    poll_interval: int | None = None  # seconds: the adaptive interval (ingest.polling)
+    declared_interval: int | None = None  # seconds: what the feed declares (ttl, sy:)
+    poll_due_at: datetime | None = None  # when its schedule wants the next poll
 
     def to_document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {}
@@ -312,7 +322,7 @@ class FeedState:
     @classmethod
     def from_document(cls, doc: dict[str, Any]) -> FeedState:
         values = dict(doc)
-        for key in ("last_polled_at", "last_new_entry_at", "next_poll_after"):
+        for key in ("last_polled_at", "last_new_entry_at", "next_poll_after", "poll_due_at"):
             if values.get(key):
                 values[key] = datetime.fromisoformat(values[key])
         known = set(cls.__dataclass_fields__)

@@ -29,11 +29,11 @@ from typing import Protocol
 
 from elasticsearch import Elasticsearch
 
-from ingest import alerts, dedupe, feeds, store, stories
+from ingest import alerts, dedupe, feeds, polling, store, stories
 from ingest.config import Settings
 from ingest.errors import ExtractionError, FetchError
 from ingest.extract import extract_page
-from ingest.http import HttpClient
+from ingest.http import FeedResponse, HttpClient
 from ingest.language import count_words, tag_language
 from ingest.models import Article, Extraction, Feed, FeedEntry, FeedState, LanguageTag, RunReport
 from ingest.notify import DeliverySettings, Notifier
@@ -99,8 +99,12 @@ def run_feeds(
     rules: Sequence[alerts.Rule] | None = None,
     delivery: DeliverySettings | None = None,
     deliver: bool = True,
+    due_only: bool = False,
 ) -> RunReport:
     """Run one pass over `feed_list` and store its report. Clients are made here, at the edge.
+
+    Every feed is polled, unless `due_only`: then only the feeds whose adaptive schedule
+    (`ingest.polling`) wants a poll now; the others count as `feeds.not_due`.
 
     New articles are matched against the rules in the rules index; with `rules` (a loaded
     rules file) those are validated and synced there first, a bad rule failing the run before
@@ -123,6 +127,7 @@ def run_feeds(
                 progress or _NoProgress(),
                 run_id,
                 delivery,
+                due_only=due_only,
             )
         )
 
@@ -136,6 +141,8 @@ async def _run(
     progress: Progress,
     run_id: str | None,
     delivery: DeliverySettings | None,
+    *,
+    due_only: bool,
 ) -> RunReport:
     started = datetime.now(UTC)
     report = RunReport(run_id=run_id or _new_run_id(started), started_at=started)
@@ -143,7 +150,7 @@ async def _run(
     async with HttpClient(settings.fetch, settings.egress_allow) as http:
         progress.start("feeds", len(feed_list))
         polled = await asyncio.gather(
-            *(_poll(http, feed, states, report, started, progress) for feed in feed_list)
+            *(_poll(http, feed, states, report, started, progress, due_only) for feed in feed_list)
         )
         candidates = _merge_entries(_round_robin(polled), report)
         progress.start("articles", len(candidates))
@@ -163,6 +170,7 @@ async def _run(
             notifier = Notifier(http, delivery, settings.egress_allow)
             await alerts.deliver_pending(es, names, notifier, report, owner=report.run_id)
     _record_new_entries(states, new_by_feed, started)
+    _forget_documents_after_failures(states, report)
     store.save_feed_states(es, names, states.values())
     # Known-id look-ups are searches: make this run's articles visible to the next run now,
     # not after the refresh interval, so an immediate re-run fetches no page twice.
@@ -179,14 +187,20 @@ async def _poll(
     report: RunReport,
     now: datetime,
     progress: Progress,
+    due_only: bool = False,
 ) -> list[FeedEntry]:
-    """Poll one feed with a conditional GET; update its state; return its entries."""
+    """Poll one feed with a conditional GET; update its state; return its new entries."""
     state = states.setdefault(feed.name, FeedState(name=feed.name, url=feed.url))
     try:
-        if state.url != feed.url:  # the URL changed in the feeds file: forget validators
-            state.url, state.etag, state.last_modified = feed.url, None, None
+        if state.url != feed.url:  # the URL changed in the feeds file: forget the old one's
+            state.url = feed.url
+            _forget_document(state)
+            state.etag, state.last_modified = None, None
         elif state.next_poll_after and state.next_poll_after > now:
             report.count("feeds.backing_off")
+            return []
+        elif due_only and not polling.is_due(state, now):
+            report.count("feeds.not_due")
             return []
         response = await http.fetch_feed(feed.url, state.etag, state.last_modified)
     except FetchError as exc:
@@ -203,9 +217,24 @@ async def _poll(
         report.count("feeds.not_modified")
         state.not_modified += 1
         _feed_ok(state, "not_modified", 0)
+        polling.reschedule(state, changed=False, now=now)
+        return []
+    state.etag, state.last_modified = response.etag, response.last_modified
+    return _read_feed(feed, state, response, report, now)
+
+
+def _read_feed(
+    feed: Feed, state: FeedState, response: FeedResponse, report: RunReport, now: datetime
+) -> list[FeedEntry]:
+    """The entries of a feed answered 200 that its previous poll did not list."""
+    digest = polling.body_hash(response.content)
+    if digest == state.content_hash:  # the server ignored the conditional GET: not parsed
+        report.count("feeds.unchanged")
+        state.unchanged, state.identical = state.unchanged + 1, state.identical + 1
+        _feed_ok(state, "unchanged", state.entries_last_poll)
+        polling.reschedule(state, changed=False, now=now)
         return []
     parsed = feeds.parse_feed(response.content, feed, response.final_url, now)
-    state.etag, state.last_modified = response.etag, response.last_modified
     report.count("entries.seen", len(parsed.entries) + sum(parsed.skipped.values()))
     for reason, n in parsed.skipped.items():
         report.fail(reason, n=n)
@@ -217,7 +246,44 @@ async def _poll(
             _feed_failed(state, parsed.reason, "no entries could be parsed", now)
             return []
     _feed_ok(state, "malformed" if parsed.malformed else "ok", len(parsed.entries))
-    return parsed.entries
+    new = _unseen_entries(state, parsed.entries, report)
+    if new:
+        state.changed += 1
+    else:
+        report.count("feeds.unchanged")
+        state.unchanged += 1
+    state.content_hash = digest
+    declared = polling.declared_interval(response.content)
+    state.declared_interval = int(declared.total_seconds()) if declared else None
+    polling.reschedule(state, changed=bool(new), now=now)
+    return new
+
+
+def _unseen_entries(
+    state: FeedState, entries: list[FeedEntry], report: RunReport
+) -> list[FeedEntry]:
+    """Drop the entries the feed's previous poll listed: that run handled them (and a run
+    whose articles did not all index forgets them, see `_forget_documents_after_failures`),
+    so they need no look-up. They count as known."""
+    previous = set(state.entry_keys)
+    new = [e for e in entries if polling.entry_key(e) not in previous]
+    report.count("entries.known", len(entries) - len(new))
+    state.entry_keys = polling.remembered_keys(entries)
+    return new
+
+
+def _forget_document(state: FeedState) -> None:
+    """Forget the feed's last document, so its next 200 is read and its entries looked up."""
+    state.content_hash, state.entry_keys = None, []
+
+
+def _forget_documents_after_failures(states: dict[str, FeedState], report: RunReport) -> None:
+    # An article that failed to index must be tried again by the next poll, which would not
+    # look its entry up if it were remembered as handled. Failures are rare: forgetting
+    # every feed's document is simpler than tracing which feeds listed the failed ones.
+    if report.counts["entries.index_failed"]:
+        for state in states.values():
+            _forget_document(state)
 
 
 def _feed_ok(state: FeedState, status: str, entries: int) -> None:
