@@ -17,6 +17,7 @@ in its own process) serves the recorded corpus pages replicated under distinct U
 
 `--quick` runs 1000 articles once (a few minutes); `--json FILE` writes every figure and raw
 measurement. Other benchmark modules in this package (dag_import, percolate,
-near_duplicates) are run if present, as `python -m benchmarks.<name> [--quick] --json FILE`;
-their JSON is included as is, and `dag_parse_ms` is read from dag_import's.
+near_duplicates) are run if present and if they take `--json`, as
+`python -m benchmarks.<name> [--quick] --json FILE` with `ES_URL` set to the benchmark's
+Elasticsearch; their JSON is included as is, and `dag_parse_ms` is read from dag_import's.
 """

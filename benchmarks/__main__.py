@@ -27,6 +27,13 @@ def parse(argv: list[str]) -> tuple[Options, Path | None]:
     parser.add_argument("--shared", type=Path, help="the shared folder holding corpus/")
     parser.add_argument("--profile-dir", type=Path, help="py-spy profile of the largest run")
     parser.add_argument("--companion-python", help="interpreter for dag_import & co.")
+    parser.add_argument(
+        "--no-companions",
+        dest="companions",
+        action="store_false",
+        default=None,
+        help="do not run dag_import, percolate, near_duplicates",
+    )
     args = parser.parse_args(argv)
     values = Options.quick_defaults() if args.quick else {}
     for f in fields(Options):

@@ -58,6 +58,7 @@ class Options:
     shared: Path = Path(__file__).resolve().parent.parent.parent / "shared"
     profile_dir: Path | None = None
     companion_python: str = sys.executable  # e.g. a virtualenv with Airflow for dag_import
+    companions: bool = True  # run the other benchmark modules (dag_import & co.)
 
     @classmethod
     def quick_defaults(cls) -> dict[str, Any]:
@@ -68,15 +69,15 @@ def run(options: Options) -> dict[str, Any]:
     """Run the whole benchmark; return everything measured, figures first."""
     started = datetime.now(UTC)
     machine = _machine()
-    es_url, stop_es = _elasticsearch(options)
+    es_url, es_pid, stop_es = _elasticsearch(options)
     try:
         with tempfile.TemporaryDirectory(prefix="mediamon-bench-") as tmp:
-            measured = _measure(options, es_url, Path(tmp))
+            measured = _measure(options, es_url, es_pid, Path(tmp))
+        machine["load_after"] = list(os.getloadavg())
+        companions = _companions(options, es_url)
     finally:
         if stop_es:
             embedded.stop(options.home, port=options.es_port)
-    machine["load_after"] = list(os.getloadavg())
-    companions = _companions(options)
     result = {
         "figures": _figures(measured, companions, machine["cores"]),
         "command": " ".join(["python -m benchmarks", *sys.argv[1:]]),
@@ -100,59 +101,61 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def _elasticsearch(options: Options) -> tuple[str, bool]:
-    """(URL, whether to stop the node afterwards): --es-url, else our own embedded node."""
+def _elasticsearch(options: Options) -> tuple[str, int | None, bool]:
+    """(URL, pid if local, whether to stop it afterwards): --es-url, else an embedded node."""
     if options.es_url:
-        return options.es_url, False
+        return options.es_url, None, False
     already = embedded.status(options.home, options.es_port).running
     status = embedded.start(options.home, port=options.es_port)
-    return status.url, not already
+    return status.url, status.pid, not already
 
 
-def _measure(options: Options, es_url: str, out_dir: Path) -> dict[str, Any]:
+def _measure(options: Options, es_url: str, es_pid: int | None, out_dir: Path) -> dict[str, Any]:
     corpus = load_corpus(options.shared, out_dir)
     half = max(1, options.bound_rounds // 2)
     bounds = [bound.measure(corpus, half)]
     results: list[runs.RunResult] = []
     sizes = [max(1, options.articles // 4), options.articles]
-    # One set of indices for the whole benchmark, as in production: the monthly article
-    # indices exist after the warm-up, so no measured run pays for creating them.
-    prefix = _prefix()
     with ServerProcess(out_dir / "site") as server:
+        # One set of indices for the whole benchmark, as in production: the monthly article
+        # indices exist after the warm-up, so no measured run pays for creating them.
+        where = runs.Target(es_url, es_pid, _prefix(), server)
         try:
             warm = build_site(options.shared, out_dir, server.port, len(corpus), "warmup")
-            results.append(_run("warmup", warm.feeds, warm.articles, es_url, prefix, server))
+            results.append(_run("warmup", warm.feeds, warm.articles, where))
             print(f"  warm-up (creates the monthly indices): {results[-1].seconds:.1f} s",
                   file=sys.stderr)  # fmt: skip
             for size in sizes:
-                for repeat in range(options.repeat):
-                    tag = f"n{size}-{repeat}"
-                    site = build_site(options.shared, out_dir, server.port, size, tag)
-                    profile = options.profile_dir if size == sizes[-1] and repeat == 0 else None
-                    first = _run("pipeline", site.feeds, size, es_url, prefix, server, profile)
-                    rerun = _run("rerun", site.feeds, size, es_url, prefix, server)
-                    _progress(first, rerun)
-                    results += [first, rerun]
+                profile = options.profile_dir if size == sizes[-1] else None
+                results += _runs_at(size, options, out_dir, where, profile)
             site = build_site(options.shared, out_dir, server.port, sizes[0], "naive")
-            naive = runs.naive_run(site.feeds, es_url, prefix, server, options.naive_budget)
+            naive = runs.naive_run(site.feeds, where, options.naive_budget)
             naive.counts["size"] = sizes[0]
             results.append(naive)
         finally:
-            _delete(es_url, prefix)
+            _delete(es_url, where.prefix)
     bounds.append(bound.measure(corpus, options.bound_rounds - half))
     return {"bound": _merge_bounds(bounds), "runs": results}
 
 
+def _runs_at(
+    size: int, options: Options, out_dir: Path, where: runs.Target, profile: Path | None
+) -> list[runs.RunResult]:
+    """`options.repeat` first runs over a new site of `size` articles, each with a re-run."""
+    results = []
+    for repeat in range(options.repeat):
+        site = build_site(options.shared, out_dir, where.server.port, size, f"n{size}-{repeat}")
+        first = _run("pipeline", site.feeds, size, where, profile if repeat == 0 else None)
+        rerun = _run("rerun", site.feeds, size, where)
+        _progress(first, rerun)
+        results += [first, rerun]
+    return results
+
+
 def _run(
-    kind: str,
-    feeds: list[Any],
-    size: int,
-    es_url: str,
-    prefix: str,
-    server: ServerProcess,
-    profile: Path | None = None,
+    kind: str, feeds: list[Any], size: int, where: runs.Target, profile: Path | None = None
 ) -> runs.RunResult:
-    result = runs.pipeline_run(kind, feeds, es_url, prefix, server, profile_dir=profile)
+    result = runs.pipeline_run(kind, feeds, where, profile_dir=profile)
     result.counts["size"] = size
     return result
 
@@ -189,19 +192,26 @@ def _merge_bounds(parts: list[dict[str, bound.Bound]]) -> dict[str, bound.Bound]
     return merged
 
 
-def _companions(options: Options) -> dict[str, Any]:
+def _companions(options: Options, es_url: str) -> dict[str, Any]:
     """Run the other benchmark modules that exist; their JSON goes into the report as is."""
     found: dict[str, Any] = {}
-    for name in COMPANIONS:
-        if find_spec(f"benchmarks.{name}") is None:
+    for name in COMPANIONS if options.companions else ():
+        spec = find_spec(f"benchmarks.{name}")
+        if spec is None or spec.origin is None:
             found[name] = {"skipped": f"benchmarks/{name}.py is not there"}
+            continue
+        # Run only a module that says it takes --json: an unknown command line could do
+        # anything with its defaults (such as use the Elasticsearch on the default port).
+        if "--json" not in Path(spec.origin).read_text(encoding="utf-8"):
+            found[name] = {"skipped": f"benchmarks/{name}.py does not take --json FILE"}
             continue
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
             command = [options.companion_python, "-m", f"benchmarks.{name}", "--json", out.name]
             if options.quick:
                 command.append("--quick")
             started = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            env = {**os.environ, "ES_URL": es_url}  # the benchmark's Elasticsearch, if needed
+            done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
             if done.returncode != 0:
                 found[name] = {"failed": done.returncode, "stderr": done.stderr[-2000:]}
                 continue
@@ -251,6 +261,7 @@ def _figures(
             f"{max(r.memory.pss_mb for r in quarters if r.memory)} MB",
         ),
         "dag_parse_ms": _figure(dag.get("dag_parse_ms"), dag.get("skipped", "")),
+        "cpu_ms_per_article": _cpu_figure(firsts),
         "throughput_articles_per_s": _figure(round(rate, 1), f"{HOSTS} hosts, {FEEDS} feeds"),
         "ratio_to_mediamon_extraction": _figure(
             round(rate / own, 3),
@@ -258,6 +269,18 @@ def _figures(
         ),
     }
     return figures
+
+
+def _cpu_figure(firsts: list[runs.RunResult]) -> dict[str, Any]:
+    """Median CPU ms per article of each process role, and of the services the run used."""
+    per_role: dict[str, list[float]] = {}
+    for result in firsts:
+        cpu = {**(result.memory.cpu_seconds if result.memory else {}), **result.cpu_outside}
+        for role, seconds in cpu.items():
+            per_role.setdefault(role, []).append(1000 * seconds / max(result.articles, 1))
+    medians = {role: round(statistics.median(ms), 1) for role, ms in per_role.items()}
+    detail = ", ".join(f"{role} {ms}" for role, ms in sorted(medians.items(), key=lambda x: -x[1]))
+    return _figure(round(sum(medians.values()), 1), detail)
 
 
 def _figure(value: Any, detail: str) -> dict[str, Any]:

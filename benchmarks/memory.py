@@ -1,25 +1,29 @@
-"""Peak memory of a process tree: the pipeline process and every process under it.
+"""Peak memory and CPU time of a process tree: the pipeline process and everything under it.
 
 The extraction workers are children of the pool's forkserver, itself a child of the pipeline
-process, so the whole tree is walked on every sample. Two sums are kept (Linux /proc):
+process, so the whole tree is walked on every sample (Linux /proc). For memory, two sums:
 
-- RSS, summed over the tree: what `peak_rss_mb` reports. It counts pages that forked
-  processes share once per process, so it overstates the tree's real footprint a little;
-- PSS (proportional set size, /proc/<pid>/smaps_rollup): shared pages split between their
-  sharers, i.e. what the tree really costs the machine.
+- RSS summed over the tree: `peak_rss_mb`. It counts a page that forked processes share
+  once per process, so it overstates what the tree costs the machine;
+- PSS (proportional set size, /proc/<pid>/smaps_rollup): each shared page divided among
+  its sharers, i.e. what the tree really occupies.
 
-Sampled every 50 ms from a thread of the harness (not the measured process).
+CPU time (user + system) is kept per process role - main (the event loop and its threads),
+forkserver, workers - from the last sample of each process, for the report's "where the
+time goes". Sampled every 100 ms from a thread of the harness, not of the measured process.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROC = Path("/proc")
-INTERVAL = 0.05
+INTERVAL = 0.1
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -28,32 +32,40 @@ class MemoryPeak:
     pss_mb: float  # peak of the tree's summed PSS
     processes: int  # most processes seen in the tree at once
     samples: int
-    at_peak: dict[str, float]  # RSS MB of each process at the RSS peak, by pid and name
+    at_peak: dict[str, float]  # RSS MB of each role at the RSS peak ("worker" summed)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # per role, whole run
 
 
-def _children_map() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds so far) of `pid`, None if it has ended."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces: split after it.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time `pid` has used so far (0 if it has ended)."""
+    stat = _stat(pid)
+    return stat[1] if stat else 0.0
+
+
+def process_tree(root: int) -> dict[int, int]:
+    """`root` and its live descendants, each with its parent pid."""
+    parents: dict[int, int] = {}
     for entry in PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # ended meanwhile
-        # The command name (field 2) is in parentheses and may hold spaces: split after it.
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    return children
-
-
-def process_tree(root: int) -> list[int]:
-    """`root` and all of its descendants that are alive now."""
-    children = _children_map()
-    tree, todo = [], [root]
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            parents[int(entry.name)] = stat[0]
+    tree, todo = {root: parents.get(root, 0)}, [root]
     while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, []))
+        parent = todo.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in tree:
+                tree[pid] = ppid
+                todo.append(pid)
     return tree
 
 
@@ -67,25 +79,22 @@ def _kilobytes(path: Path, field: str) -> int:
     return 0
 
 
-def _name(pid: int) -> str:
+def _role(pid: int, tree: dict[int, int], root: int) -> str:
+    if pid == root:
+        return "main"
     try:
-        argv = (PROC / str(pid) / "cmdline").read_bytes().split(b"\0")
+        command = (PROC / str(pid) / "cmdline").read_bytes()
     except OSError:
-        return "?"
-    # multiprocessing children all run `python -c ...`: their last argument tells them apart
-    return " ".join(a.decode(errors="replace") for a in argv[-2:])[-60:]
-
-
-def tree_memory(root: int) -> tuple[float, float, dict[str, float]]:
-    """(RSS MB, PSS MB, RSS MB of each process) of the tree under `root` now."""
-    pids = process_tree(root)
-    each = {pid: _kilobytes(PROC / str(pid) / "status", "VmRSS:") / 1024 for pid in pids}
-    pss = sum(_kilobytes(PROC / str(pid) / "smaps_rollup", "Pss:") for pid in pids)
-    return sum(each.values()), pss / 1024, {f"{pid} {_name(pid)}": mb for pid, mb in each.items()}
+        return "other"
+    if b"forkserver" in command and tree[pid] == root:
+        return "forkserver"
+    if b"resource_tracker" in command:
+        return "resource_tracker"
+    return "worker"  # forked by the forkserver (or by main, with another start method)
 
 
 class TreeSampler:
-    """Samples the memory of the tree under `pid` until stopped; `peak()` gives the maxima."""
+    """Samples the tree under `pid` until stopped; `stop()` gives the peaks and CPU times."""
 
     def __init__(self, pid: int, interval: float = INTERVAL) -> None:
         self._pid = pid
@@ -94,29 +103,43 @@ class TreeSampler:
         self._rss = self._pss = 0.0
         self._processes = self._samples = 0
         self._at_peak: dict[str, float] = {}
-        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
+        self._cpu: dict[int, tuple[str, float]] = {}  # pid -> (role, CPU seconds last seen)
+        self._thread = threading.Thread(target=self._loop, name="tree-sampler", daemon=True)
 
     def start(self) -> TreeSampler:
         self._thread.start()
         return self
 
     def _loop(self) -> None:
-        while not self._stop.is_set() and os.path.exists(f"/proc/{self._pid}"):
-            rss, pss, each = tree_memory(self._pid)
-            if rss > self._rss:
-                self._rss, self._at_peak = rss, each
-            self._pss = max(self._pss, pss)
-            self._processes = max(self._processes, len(each))
-            self._samples += 1
+        while not self._stop.is_set() and (PROC / str(self._pid)).exists():
+            self._sample()
             self._stop.wait(self._interval)
+
+    def _sample(self) -> None:
+        tree = process_tree(self._pid)
+        roles = {pid: _role(pid, tree, self._pid) for pid in tree}
+        rss: dict[str, float] = defaultdict(float)
+        for pid, role in roles.items():
+            rss[role] += _kilobytes(PROC / str(pid) / "status", "VmRSS:") / 1024
+            self._cpu[pid] = (role, max(cpu_seconds(pid), self._cpu.get(pid, ("", 0.0))[1]))
+        pss = sum(_kilobytes(PROC / str(pid) / "smaps_rollup", "Pss:") for pid in tree) / 1024
+        if sum(rss.values()) > self._rss:
+            self._rss, self._at_peak = sum(rss.values()), rss
+        self._pss = max(self._pss, pss)
+        self._processes = max(self._processes, len(tree))
+        self._samples += 1
 
     def stop(self) -> MemoryPeak:
         self._stop.set()
         self._thread.join()
-        return self.peak()
-
-    def peak(self) -> MemoryPeak:
-        at_peak = {name: round(mb, 1) for name, mb in self._at_peak.items()}
+        cpu: dict[str, float] = defaultdict(float)
+        for role, seconds in self._cpu.values():
+            cpu[role] += seconds
         return MemoryPeak(
-            round(self._rss, 1), round(self._pss, 1), self._processes, self._samples, at_peak
+            rss_mb=round(self._rss, 1),
+            pss_mb=round(self._pss, 1),
+            processes=self._processes,
+            samples=self._samples,
+            at_peak={role: round(mb, 1) for role, mb in self._at_peak.items()},
+            cpu_seconds={role: round(seconds, 2) for role, seconds in cpu.items()},
         )

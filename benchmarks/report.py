@@ -12,6 +12,7 @@ ORDER = (
     "dag_parse_ms",
     "throughput_articles_per_s",
     "ratio_to_mediamon_extraction",
+    "cpu_ms_per_article",
 )
 
 

@@ -12,18 +12,29 @@ import ipaddress
 import multiprocessing
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
 
-from benchmarks.memory import MemoryPeak, TreeSampler
+from benchmarks.memory import MemoryPeak, TreeSampler, cpu_seconds
 from benchmarks.server import ServerProcess
 from ingest.models import Feed
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"),)
 RUN_TIMEOUT = 3600.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where runs go: the Elasticsearch (and its pid when local), the indices, the site."""
+
+    es_url: str
+    es_pid: int | None
+    prefix: str
+    server: ServerProcess
 
 
 @dataclass
@@ -36,6 +47,8 @@ class RunResult:
     served: dict[str, int] = field(default_factory=dict)  # what the site's server saw
     memory: MemoryPeak | None = None
     profile: str | None = None  # where a py-spy profile of this run was written
+    # CPU seconds the run cost outside its own process tree (Elasticsearch, the site server)
+    cpu_outside: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -93,16 +106,14 @@ def _naive_child(
 
 
 def measure(
-    kind: str,
-    target: Any,
-    args: tuple[Any, ...],
-    server: ServerProcess,
-    profile_dir: Path | None = None,
+    kind: str, target: Any, args: tuple[Any, ...], where: Target, profile_dir: Path | None = None
 ) -> RunResult:
-    """Run `target(*args, queue)` in a fresh process; time it, sample its memory tree."""
+    """Run `target(*args, queue)` in a fresh process; time it, sample its process tree."""
+    outside = {"elasticsearch": where.es_pid, "server": where.server.pid}
+    cpu_before = {name: cpu_seconds(pid) for name, pid in outside.items() if pid}
     context = multiprocessing.get_context("spawn")
     results: Queue[Any] = context.Queue()
-    server.clear()
+    where.server.clear()
     process = context.Process(target=target, args=(*args, results), name=f"bench-{kind}")
     process.start()
     assert process.pid is not None
@@ -117,19 +128,29 @@ def measure(
             spy.wait(timeout=120)
     if process.exitcode != 0:
         raise RuntimeError(f"the {kind} run failed (exit code {process.exitcode})")
-    return RunResult(kind=kind, served=server.counts(), memory=memory, profile=profile, **outcome)
+    cpu_outside = {name: round(cpu_seconds(pid) - cpu_before[name], 2) for name, pid in
+                   outside.items() if pid}  # fmt: skip
+    return RunResult(
+        kind=kind,
+        served=where.server.counts(),
+        memory=memory,
+        profile=profile,
+        cpu_outside=cpu_outside,
+        **outcome,
+    )
 
 
 def pipeline_run(
-    kind: str, feeds: list[Feed], es_url: str, prefix: str, server: ServerProcess, **kw: Any
+    kind: str, feeds: list[Feed], where: Target, profile_dir: Path | None = None
 ) -> RunResult:
-    return measure(kind, _pipeline_child, (feeds, es_url, prefix), server, **kw)
+    """`run_feeds` over `feeds`, as a CLI run or an Airflow task does it."""
+    args = (feeds, where.es_url, where.prefix)
+    return measure(kind, _pipeline_child, args, where, profile_dir)
 
 
-def naive_run(
-    feeds: list[Feed], es_url: str, prefix: str, server: ServerProcess, budget: float
-) -> RunResult:
-    return measure("naive", _naive_child, (feeds, es_url, prefix, budget), server)
+def naive_run(feeds: list[Feed], where: Target, budget: float) -> RunResult:
+    """The naive pipeline over `feeds` for `budget` seconds."""
+    return measure("naive", _naive_child, (feeds, where.es_url, where.prefix, budget), where)
 
 
 def _start_profiler(
@@ -138,7 +159,7 @@ def _start_profiler(
     """py-spy on the run and its extraction workers, written as a speedscope profile."""
     if profile_dir is None:
         return None, None
-    py_spy = shutil.which("py-spy")
+    py_spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if py_spy is None:
         raise RuntimeError("--profile needs py-spy (pip install py-spy)")
     profile_dir.mkdir(parents=True, exist_ok=True)
@@ -149,4 +170,4 @@ def _start_profiler(
     return spy, str(out)
 
 
-__all__ = ["MemoryPeak", "RunResult", "measure", "naive_run", "pipeline_run"]
+__all__ = ["MemoryPeak", "RunResult", "Target", "measure", "naive_run", "pipeline_run"]

@@ -92,6 +92,7 @@ class ServerProcess:
             self._process.kill()
             raise RuntimeError("the benchmark server did not start within 60 s")
         self.port: int = self._control.recv()
+        self.pid: int = self._process.pid or 0
 
     def counts(self) -> dict[str, Any]:
         """Requests served since the last `clear()`: all, pages, pages answered 200, 304s."""
