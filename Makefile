@@ -13,13 +13,18 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e ".[test]"
 	touch $@
 
+# The tests also run the DAGs on a real Airflow; the demo does not need it.
+$(BIN)/.installed-airflow: $(BIN)/.installed
+	$(BIN)/pip install -q -e ".[test,airflow]"
+	touch $@
+
 demo: $(BIN)/.installed
 	$(BIN)/mediamon demo
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed-airflow
 	$(BIN)/pytest
 
-lint: $(BIN)/.installed
+lint: $(BIN)/.installed-airflow
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy ingest
