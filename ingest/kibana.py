@@ -100,9 +100,9 @@ def import_saved_objects(
         auth = httpx.BasicAuth(username, password)
     files_field = {"file": ("mediamon.ndjson", body.encode("utf-8"), "application/ndjson")}
     try:
-        with httpx.Client(timeout=timeout) as client:
+        with httpx.Client(timeout=timeout, auth=auth) as client:
             response = client.post(
-                url, params={"overwrite": "true"}, headers=headers, files=files_field, auth=auth
+                url, params={"overwrite": "true"}, headers=headers, files=files_field
             )
     except httpx.HTTPError as exc:
         raise KibanaError(f"Kibana is not reachable at {kibana_url}: {exc}") from None
