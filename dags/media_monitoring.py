@@ -35,7 +35,8 @@ RETRIES = {
 
 @dag(
     dag_id="media_monitoring",
-    schedule=Variable.get("mediamon_schedule", default=DEFAULT_SCHEDULE),
+    # The one parse-time read. default=None: Airflow would mask a default like a secret.
+    schedule=Variable.get("mediamon_schedule", default=None) or DEFAULT_SCHEDULE,
     start_date=datetime(2024, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,

@@ -2,8 +2,10 @@
 
     plan          load and validate the feeds file, make sure the templates are installed,
                   split the feeds into host-grouped batches        -> list of batch specs
-    ingest_batch  `pipeline.run_feeds` over one batch              -> counts of that batch
-    summarize     merge the batches' counts, note the failed ones, store the run report
+    ingest_batch  `pipeline.run_feeds` over one batch: the feeds that are due, alerts
+                  recorded but not yet sent                        -> counts of that batch
+    summarize     merge the batches' counts, note the failed ones, send the run's alerts
+                  (once, so a digest covers every batch), store the run report
 
 Only small values travel through XCom: a batch spec is the batch's feed definitions (names,
 URLs, tags, no content) and a label; a result is counts. Airflow itself is imported inside the
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -37,6 +40,8 @@ from ingest.models import Feed, RunReport
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
+    from ingest.notify import DeliverySettings
+
 log = logging.getLogger(__name__)
 
 CONN_ID = "elasticsearch_default"
@@ -51,6 +56,7 @@ VARIABLE_DEFAULTS: dict[str, str] = {
     "mediamon_retention_months": "0",  # 0 keeps every monthly article index
     "mediamon_health_failures": "3",
     "mediamon_health_stale_days": "7",
+    "mediamon_poll_all_feeds": "false",  # true: every run polls every feed, due or not
 }
 
 
@@ -79,6 +85,7 @@ class Options:
     retention_months: int
     health_failures: int
     health_stale_days: int
+    poll_all_feeds: bool = False
 
     @classmethod
     def from_values(cls, values: Mapping[str, str]) -> Options:
@@ -93,6 +100,7 @@ class Options:
             retention_months=_whole(get, "mediamon_retention_months", minimum=0),
             health_failures=_whole(get, "mediamon_health_failures", minimum=1),
             health_stale_days=_whole(get, "mediamon_health_stale_days", minimum=1),
+            poll_all_feeds=_yes_no(get, "mediamon_poll_all_feeds"),
         )
 
 
@@ -107,6 +115,15 @@ def _whole(get: Any, key: str, minimum: int) -> int:
     return value
 
 
+def _yes_no(get: Any, key: str) -> bool:
+    text = get(key).lower()
+    if text in ("true", "yes", "1", "on"):
+        return True
+    if text in ("false", "no", "0", "off"):
+        return False
+    raise ConfigError(f"Airflow Variable {key}: {text!r} is not true or false")
+
+
 # -- Airflow's side: Variables and the connection (imported lazily) --------------------------
 
 
@@ -114,7 +131,9 @@ def airflow_options() -> Options:
     """The mediamon Variables from Airflow (env `AIRFLOW_VAR_MEDIAMON_*` works too)."""
     from airflow.sdk import Variable
 
-    return Options.from_values({key: Variable.get(key, default="") for key in VARIABLE_DEFAULTS})
+    # default=None: Airflow masks a default in the logs as if it were a secret.
+    values = {key: Variable.get(key, default=None) for key in VARIABLE_DEFAULTS}
+    return Options.from_values({key: value for key, value in values.items() if value})
 
 
 def airflow_settings(options: Options | None = None, conn_id: str = CONN_ID) -> Settings:
@@ -319,18 +338,32 @@ def _required_run_id(dag_run_id: str | None) -> str:
 
 
 def ingest_batch(
-    batch: Mapping[str, Any], dag_run_id: str | None, settings: Settings | None = None
+    batch: Mapping[str, Any],
+    dag_run_id: str | None,
+    options: Options | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Run the pipeline over one batch; return its counts (the batch's report is stored too)."""
+    """Run the pipeline over one batch; return its counts (the batch's report is stored too).
+
+    Only the feeds whose adaptive schedule is due are polled (`mediamon_poll_all_feeds`
+    overrides). Alerts are recorded but not delivered here: the summary delivers them once
+    for the whole run, so a digest is one message per rule, not one per batch.
+    """
     from ingest.pipeline import run_feeds
 
     with task_errors(f"batch {batch.get('label', '?')}"):
         dag_run_id = _required_run_id(dag_run_id)
         feeds = [feed_from_spec(spec) for spec in batch["feeds"]]
-        settings = settings or airflow_settings()
+        options = options or airflow_options()
+        settings = settings or airflow_settings(options)
         with _client(settings) as es:
             report = run_feeds(
-                feeds, settings, es, run_id=batch_run_id(dag_run_id, int(batch["index"]))
+                feeds,
+                settings,
+                es,
+                run_id=batch_run_id(dag_run_id, int(batch["index"])),
+                deliver=False,
+                due_only=not options.poll_all_feeds,
             )
     log.info("batch %s: %s", batch.get("label"), _headline(report.counts, report.failures))
     return batch_result(int(batch["index"]), len(feeds), report)
@@ -390,15 +423,20 @@ def summarize(
     dag_run_id: str | None,
     started_at: datetime | None = None,
     settings: Settings | None = None,
+    delivery: DeliverySettings | None = None,
 ) -> dict[str, Any]:
-    """The last task: store the whole run's report in the runs index and return its counts."""
-    from ingest import store
+    """The last task: deliver the run's pending alerts (once, for every batch), then store
+    the whole run's report in the runs index and return its counts."""
+    from ingest import alerts, store
 
     with task_errors("summary"):
         dag_run_id = _required_run_id(dag_run_id)
         report = summary_report(batches, results, dag_run_id, started_at or datetime.now(UTC))
         settings = settings or airflow_settings()
         with _client(settings) as es:
+            delivery = delivery or worker_delivery_settings()
+            alerts.notify_pending(es, settings, delivery, report, owner=dag_run_id)
+            report.finished_at = datetime.now(UTC)
             store.save_run_report(es, store.IndexNames(settings.index_prefix), report)
     log.info("run %s: %s", dag_run_id, _headline(report.counts, report.failures))
     for message in report.errors:
@@ -408,6 +446,14 @@ def summarize(
         "counts": dict(report.counts),
         "failures": dict(report.failures),
     }
+
+
+def worker_delivery_settings() -> DeliverySettings:
+    """How alerts are sent from this worker: `MEDIAMON_SMTP_*`, `MEDIAMON_SECRET_*` (as the
+    CLI reads them; the worker's environment is the task's edge)."""
+    from ingest.notify import DeliverySettings
+
+    return DeliverySettings.from_env(os.environ)
 
 
 def fail_if_batches_failed(summary: Mapping[str, Any]) -> None:

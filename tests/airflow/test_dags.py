@@ -14,7 +14,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -275,15 +275,26 @@ def run_dag(
     def run(dag_id: str, **variables: str) -> tuple[Any, dict[str, str]]:
         for key, value in variables.items():
             monkeypatch.setenv(f"AIRFLOW_VAR_{key.upper()}", value)
-        dag_run = dagbag.get_dag(dag_id).test()
+        dag = dagbag.get_dag(dag_id)
+        for task in dag.tasks:
+            # dag.test() waits out real retry delays: keep the retries, not the minutes.
+            task.retry_delay, task.max_retry_delay = timedelta(seconds=1), timedelta(seconds=2)
+        dag_run = dag.test()
         with create_session() as session:
-            states = {
-                f"{ti.task_id}[{ti.map_index}]" if ti.map_index >= 0 else ti.task_id: ti.state
-                for ti in dag_run.get_task_instances(session=session)
-            }
+            instances = dag_run.get_task_instances(session=session)
+            states = {_key(ti): ti.state for ti in instances}
+            tries.clear()
+            tries.update({_key(ti): ti.try_number for ti in instances})
         return dag_run, states
 
+    tries: dict[str, int] = {}
+    run.tries = tries  # type: ignore[attr-defined]
+
     yield run
+
+
+def _key(ti: Any) -> str:
+    return f"{ti.task_id}[{ti.map_index}]" if ti.map_index >= 0 else str(ti.task_id)
 
 
 def summary_doc(es: Elasticsearch, settings: Settings, run_id: str) -> dict[str, Any]:
@@ -298,10 +309,24 @@ def article_count(es: Elasticsearch, settings: Settings) -> int:
 
 # -- whole runs ------------------------------------------------------------------------------
 
+RULES = """
+rules:
+  - id: border
+    query: grens OR border OR Minsk
+    notify:
+      - type: log
+"""
+
 
 def test_media_monitoring_end_to_end(
     run_dag: Any, site: NewsSite, es: Elasticsearch, settings: Settings
 ) -> None:
+    from ingest import alerts
+
+    rules = site.feeds_file.with_name("alerts.yaml")
+    rules.write_text(RULES, encoding="utf-8")
+    alerts.sync_rules_file(es, store.IndexNames(settings.index_prefix), rules)
+
     dag_run, states = run_dag("media_monitoring", mediamon_feeds_file=str(site.feeds_file))
 
     assert dag_run.state == "success", states
@@ -340,16 +365,37 @@ def test_media_monitoring_end_to_end(
     assert any(label and label.startswith("1/3 ") and "feeds)" in label for label in labels)
     assert any(label and "broken.localhost" in label for label in labels)
 
-    # A second run: nothing new, the unchanged feed answers 304, the broken one backs off.
+    # Alerts: recorded by the batches, delivered once by the summary.
+    assert counts["alerts.matched"] == counts["alerts.notified"] == site.article_count
+    store.refresh(es, names)
+    sent = es.count(index=names.alerts, query={"term": {"status": "sent"}})["count"]
+    assert sent == site.article_count
+
+    # A second run right away: no feed is due yet (adaptive polling), nothing is fetched.
     pages_before = site.requests_to("/nl/grens-1.html")
+    feeds_before = site.requests_to("/alpha/binnenland.rss")
     second, states = run_dag("media_monitoring", mediamon_feeds_file=str(site.feeds_file))
     assert second.state == "success", states
+    counts = summary_doc(es, settings, second.run_id)["counts"]
+    assert counts.get("articles.new", 0) == 0 and counts.get("feeds.polled", 0) == 0
+    assert counts["feeds.not_due"] == 3 and counts["feeds.backing_off"] == 1
+    assert site.requests_to("/alpha/binnenland.rss") == feeds_before
+
+    # A third, polling every feed: the same documents, a 304, still nothing new.
+    third, states = run_dag(
+        "media_monitoring",
+        mediamon_feeds_file=str(site.feeds_file),
+        mediamon_poll_all_feeds="true",
+    )
+    assert third.state == "success", states
     assert article_count(es, settings) == site.article_count
-    doc = summary_doc(es, settings, second.run_id)
-    assert doc["counts"].get("articles.new", 0) == 0
-    assert doc["counts"]["entries.known"] == 3  # alpha's three, listed again
-    assert doc["counts"]["feeds.not_modified"] == 1  # beta answered 304
-    assert doc["counts"]["feeds.backing_off"] == 1  # broken waits before its next poll
+    counts = summary_doc(es, settings, third.run_id)["counts"]
+    assert counts.get("articles.new", 0) == 0
+    assert counts["feeds.polled"] == 3
+    assert counts["feeds.unchanged"] == 2  # alpha: byte-identical, not even parsed
+    assert counts["feeds.not_modified"] == 1  # beta answered 304
+    assert counts["feeds.backing_off"] == 1  # broken waits before its next poll
+    assert counts.get("alerts.notified", 0) == 0  # nothing alerted twice
     assert site.requests_to("/nl/grens-1.html") == pages_before  # no page fetched again
 
 
@@ -360,22 +406,30 @@ def test_a_failed_batch_does_not_stop_the_others(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Fault injection around the real pipeline: the batch with the beta host cannot store."""
+    """Fault injection around the real pipeline: the beta batch fails for good (a permanent
+    store error), the alpha batch once for a while (Elasticsearch away: retried)."""
     from ingest import pipeline
 
     real_run_feeds = pipeline.run_feeds
+    calls: list[str] = []
 
     def run_feeds(feed_list: Any, *args: Any, **kwargs: Any) -> Any:
-        if any(feed.name == "beta-world" for feed in feed_list):
+        names = {feed.name for feed in feed_list}
+        calls.extend(sorted(names))
+        if "beta-world" in names:
             raise StoreError("index refused the batch (injected)")
+        if "alpha-binnenland" in names and calls.count("alpha-binnenland") == 1:
+            raise StoreError("Elasticsearch went away (injected)", transient=True)
         return real_run_feeds(feed_list, *args, **kwargs)
 
     monkeypatch.setattr(pipeline, "run_feeds", run_feeds)
     dag_run, states = run_dag("media_monitoring", mediamon_feeds_file=str(site.feeds_file))
 
-    failed = [key for key, state in states.items() if state == "failed"]
-    assert len([k for k in failed if k.startswith("ingest_batch")]) == 1
-    assert sum(1 for k, s in states.items() if k.startswith("ingest_batch") and s == "success") == 2
+    batches = {key: state for key, state in states.items() if key.startswith("ingest_batch")}
+    assert sorted(batches.values()) == ["failed", "success", "success"]
+    [failed] = [key for key, state in batches.items() if state == "failed"]
+    assert run_dag.tries[failed] == 1  # permanent: failed at once
+    assert sorted(run_dag.tries[key] for key in batches) == [1, 1, 2]  # alpha: retried once
     # The summary ran, stored the report, then failed the run so that it is noticed.
     assert states["summary"] == "failed" and dag_run.state == "failed"
     doc = summary_doc(es, settings, dag_run.run_id)
@@ -392,7 +446,8 @@ def test_a_bad_feeds_file_fails_at_once(run_dag: Any, tmp_path: Path) -> None:
     bad.write_text("feeds:\n  - name: x\n    url: ftp://nope\n", encoding="utf-8")
     dag_run, states = run_dag("media_monitoring", mediamon_feeds_file=str(bad))
     assert dag_run.state == "failed"
-    assert states["plan"] == "failed"  # not up_for_retry: AirflowFailException
+    assert states["plan"] == "failed"
+    assert run_dag.tries["plan"] == 1  # AirflowFailException: no retry
     assert states["summary"] == "upstream_failed"
 
 
@@ -411,10 +466,7 @@ def test_maintenance_drops_old_months_and_reports_feed_health(
         es.options(ignore_status=400).indices.create(index=month(back))
 
     rules_file = site.feeds_file.with_name("alerts.yaml")
-    rules_file.write_text(
-        "rules:\n  - id: border\n    query: grens OR border\n  - id: minsk\n    query: Minsk\n",
-        encoding="utf-8",
-    )
+    rules_file.write_text(RULES + "  - id: minsk\n    query: Minsk\n", encoding="utf-8")
 
     dag_run, states = run_dag(
         "mediamon_maintenance",
