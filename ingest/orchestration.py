@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONN_ID = "elasticsearch_default"
+SMTP_CONN_ID = "smtp_default"  # alert e-mail, when MEDIAMON_SMTP_HOST is not set
 FETCH_POOL = "mediamon_fetch"  # bounds how many batches fetch at once, over every DAG run
 
 # Airflow Variables read at run time (never at parse time), with their defaults.
@@ -449,11 +450,22 @@ def summarize(
 
 
 def worker_delivery_settings() -> DeliverySettings:
-    """How alerts are sent from this worker: `MEDIAMON_SMTP_*`, `MEDIAMON_SECRET_*` (as the
-    CLI reads them; the worker's environment is the task's edge)."""
-    from ingest.notify import DeliverySettings
+    """How alerts are sent from this worker: `MEDIAMON_SMTP_*` and `MEDIAMON_SECRET_*` from
+    its environment (as the CLI reads them); without `MEDIAMON_SMTP_HOST`, the Airflow
+    connection `smtp_default` if there is one."""
+    from ingest.notify import DeliverySettings, SmtpSettings
 
-    return DeliverySettings.from_env(os.environ)
+    delivery = DeliverySettings.from_env(os.environ)
+    if delivery.smtp is not None:
+        return delivery
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        connection = BaseHook.get_connection(SMTP_CONN_ID)
+    except AirflowNotFoundException:
+        return delivery
+    return replace(delivery, smtp=SmtpSettings.from_connection(connection))
 
 
 def fail_if_batches_failed(summary: Mapping[str, Any]) -> None:

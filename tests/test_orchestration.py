@@ -5,6 +5,8 @@ The DAGs themselves run under a real Airflow in tests/airflow/.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +28,9 @@ from ingest.orchestration import (
     summary_report,
     task_errors,
 )
+
+# With Airflow installed, the error-mapping tests import it: keep it out of ~/airflow.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="mediamon-airflow-"))
 
 
 def feed(name: str, host: str) -> Feed:

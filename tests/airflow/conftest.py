@@ -2,7 +2,7 @@
 
 Airflow reads its configuration when it is first imported, so the environment is set here, at
 collection, before any test module imports `airflow`. Without Airflow installed
-(`pip install mediamon[airflow]`) every test in this folder is skipped.
+(`pip install mediamon[airflow]`) every test in this folder is skipped, and says why.
 """
 
 from __future__ import annotations
@@ -41,8 +41,6 @@ if HAVE_AIRFLOW and "airflow" not in sys.modules:
     )
 elif HAVE_AIRFLOW:  # imported already (another conftest): the tests cannot isolate it
     raise RuntimeError("airflow was imported before tests/airflow/conftest.py could set it up")
-
-collect_ignore_glob = [] if HAVE_AIRFLOW else ["test_*.py"]
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,8 @@ from ingest import store
 from ingest.config import Settings
 from ingest.errors import StoreError
 
+pytest.importorskip("airflow", reason="needs mediamon[airflow]")
+
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(DAGS.glob("*.py"))
 HEAVY = ("elasticsearch", "trafilatura", "feedparser", "lxml", "ingest")
