@@ -1,9 +1,10 @@
 """mediamon: poll the news feeds and index new articles in Elasticsearch.
 
 plan (validate the feeds file, install templates, host-grouped batches)
-  -> ingest_batch, one mapped task per batch, in the `mediamon_fetch` pool
-  -> summary (runs once every batch is done, failed ones too, unless planning failed:
-     stores the whole run's report, then fails the run if a batch failed)
+  -> ingest_batch, one mapped task per batch, in the `mediamon_fetch` pool (the feeds that
+     are due; alerts recorded, not yet sent)
+  -> summary (runs once every batch is done, failed ones too, unless planning failed: sends
+     the run's alerts once, stores the whole run's report, fails the run if a batch failed)
 
 Scheduling only: every task body calls `ingest.orchestration`. Elasticsearch comes from the
 connection `elasticsearch_default`; the feeds file and the rest from the `mediamon_*`
