@@ -5,7 +5,9 @@ The DAGs themselves run under a real Airflow in tests/airflow/.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,7 +32,9 @@ from ingest.orchestration import (
 )
 
 # With Airflow installed, the error-mapping tests import it: keep it out of ~/airflow.
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="mediamon-airflow-"))
+if "AIRFLOW_HOME" not in os.environ:
+    os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="mediamon-airflow-")
+    atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)
 
 
 def feed(name: str, host: str) -> Feed:
