@@ -8,7 +8,7 @@ plan (validate the feeds file, install templates, host-grouped batches)
 
 Scheduling only: every task body calls `ingest.orchestration`. Elasticsearch comes from the
 connection `elasticsearch_default`; the feeds file and the rest from the `mediamon_*`
-Variables (docs/deploy.md). The schedule is the one value read when the file is parsed:
+Variables (README, "Deploy"). The schedule is the one value read when the file is parsed:
 Variable `mediamon_schedule` (a cron expression or preset), default every 15 minutes.
 """
 

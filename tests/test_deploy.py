@@ -30,7 +30,7 @@ from ingest.errors import ConfigError
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "docker-compose.yml"
 KIBANA_DIR = REPO / "mappings" / "kibana"
-DOCS = [REPO / "docs" / "deploy.md"]
+DOCS = [REPO / "README.md"]  # its "Deploy" section names the services
 AGGREGATABLE = {"keyword", "date", "long", "integer", "short", "byte", "float", "double",
                 "scaled_float", "boolean", "ip"}  # fmt: skip
 
