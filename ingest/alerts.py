@@ -53,7 +53,7 @@ from ingest.errors import ConfigError, FetchError, StoreError
 from ingest.http import HttpClient
 from ingest.models import AlertHit, Article, RunReport
 from ingest.notify import DeliverySettings, Notifier, Target, parse_targets, redact
-from ingest.search import SearchHit, date_bound, text_query
+from ingest.search import SearchHit, date_bound, search_hit, text_query
 from ingest.store import IndexNames
 
 __all__ = [
@@ -1126,23 +1126,7 @@ def test_rule(
         track_total_hits=True,
     )  # fmt: skip
     hits = response.get("hits", {})
-    return hits.get("total", {}).get("value", 0), [_search_hit(h) for h in hits.get("hits", [])]
-
-
-def _search_hit(hit: dict[str, Any]) -> SearchHit:
-    source = hit["_source"]
-    fragments = [f[0] for _, f in sorted(hit.get("highlight", {}).items()) if f]
-    snippet = fragments[0] if fragments else str(source.get("summary", ""))[:160]
-    return SearchHit(
-        id=hit["_id"],
-        score=float(hit.get("_score") or 0.0),
-        published_at=source.get("published_at", ""),
-        source=source.get("source", ""),
-        language=source.get("language", ""),
-        title=source.get("title", ""),
-        url=source.get("url", ""),
-        snippet=" ".join(snippet.split()),
-    )
+    return hits.get("total", {}).get("value", 0), [search_hit(h) for h in hits.get("hits", [])]
 
 
 test_rule.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

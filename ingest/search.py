@@ -119,10 +119,11 @@ def search_articles(
             f"the query {query!r} was refused by Elasticsearch: {exc.message}"
         ) from None
     total = response["hits"]["total"]["value"]
-    return total, [_hit(hit) for hit in response["hits"]["hits"]]
+    return total, [search_hit(hit) for hit in response["hits"]["hits"]]
 
 
-def _hit(hit: dict[str, Any]) -> SearchHit:
+def search_hit(hit: dict[str, Any]) -> SearchHit:
+    """A search response's hit as a `SearchHit`, with its best highlighted snippet."""
     source = hit["_source"]
     highlight = hit.get("highlight", {})
     snippet = next(
