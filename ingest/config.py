@@ -30,6 +30,11 @@ class FetchLimits:
     max_bytes: int = 10 * 1024 * 1024  # decoded body size
     max_redirects: int = 5
     user_agent: str = DEFAULT_USER_AGENT
+    # Politeness towards one host (ingest/http.py); seconds.
+    max_crawl_delay: float = 30.0  # a larger robots.txt Crawl-delay is clamped to this
+    max_retry_after_wait: float = 60.0  # a longer Retry-After fails requests fast instead
+    host_failure_limit: int = 5  # consecutive transient failures before a host is paused
+    host_failure_cooldown: float = 60.0  # the first pause; doubles while the host keeps failing
 
 
 @dataclass(frozen=True)

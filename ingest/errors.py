@@ -3,7 +3,8 @@
     MediamonError
     ├── ConfigError          a bad feeds/rules file or setting: the user must fix it; never retried
     ├── FetchError           one URL could not be fetched; carries `reason` and `transient`
-    │   ├── TransientFetchError   timeouts, 5xx, 429, connection failures: worth retrying later
+    │   ├── TransientFetchError   timeouts, 5xx, 429, connection failures, a host backing off:
+    │   │                         worth retrying later (`retry_after`: not before then)
     │   └── PermanentFetchError   404, not HTML, too large, robots, egress refused: skip, record why
     ├── ExtractionError      a page was fetched but yielded no article text (permanent)
     ├── StoreError           Elasticsearch refused or failed an operation (transient if it is away)
@@ -15,6 +16,8 @@ picklable exceptions so that Airflow and process pools can carry them.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 
 class MediamonError(Exception):
@@ -29,6 +32,9 @@ class FetchError(MediamonError):
     """An outbound request failed. `reason` is the short code counted in run reports."""
 
     transient = False
+    # When the host may be asked again (a Retry-After, or this client pausing the host); only
+    # a TransientFetchError carries one.
+    retry_after: datetime | None = None
 
     def __init__(self, reason: str, url: str, detail: str = "") -> None:
         self.reason = reason
@@ -42,9 +48,18 @@ class FetchError(MediamonError):
 
 
 class TransientFetchError(FetchError):
-    """Worth trying again later (timeout, connection refused, 5xx, 429)."""
+    """Worth trying again later (timeout, connection refused, 5xx, 429, a host backing off).
+
+    `retry_after` is the earliest time worth trying again, when the server or the client said.
+    """
 
     transient = True
+
+    def __init__(
+        self, reason: str, url: str, detail: str = "", *, retry_after: datetime | None = None
+    ) -> None:
+        super().__init__(reason, url, detail)
+        self.retry_after = retry_after
 
 
 class PermanentFetchError(FetchError):
