@@ -492,6 +492,29 @@ def history(settings: Settings, ref: str, as_json: bool) -> None:
     click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
 
 
+@cli.command("dead-letters")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(0, 1000))
+@click.option("--json", "as_json", is_flag=True, help="Print the counts and latest as JSON.")
+@click.pass_obj
+def dead_letters(settings: Settings, limit: int, as_json: bool) -> None:
+    """Articles Elasticsearch refused (a 4xx): counts by error type, then the latest."""
+    by_type, latest = store.dead_letters(store.connect(settings), _names(settings), limit)
+    if as_json:
+        payload = {"by_type": by_type, "latest": latest}
+        click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        return
+    counts = Table("error type", "n", title="Dead letters", title_justify="left")
+    for error_type, n in by_type.most_common():
+        counts.add_row(error_type, str(n))
+    console.print(counts)
+    table = Table("last failed", "tries", "status", "url / reason", show_lines=True)
+    for doc in latest:
+        reason = f"{escape(doc['url'])}\n[dim]{escape(doc['reason'][:300])}[/]"
+        table.add_row(doc["last_failed_at"][:19], str(doc["attempts"]), str(doc["status"]), reason)
+    if latest:
+        console.print(table)
+
+
 @cli.command()
 @click.option(
     "--after",

@@ -25,7 +25,7 @@ from ingest.errors import StoreError
 from ingest.models import Article, FeedState, RunReport
 
 MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
-TEMPLATES = ("articles", "feeds", "runs", "rules", "alerts", "revisions")
+TEMPLATES = ("articles", "feeds", "runs", "rules", "alerts", "revisions", "dead_letters")
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,11 @@ class IndexNames:
     def revisions(self) -> str:
         """Earlier versions of edited articles, one document each (ingest.revisions)."""
         return f"{self.prefix}-revisions"
+
+    @property
+    def dead_letters(self) -> str:
+        """Articles Elasticsearch refused with a 4xx, one document each (`dead_letter`)."""
+        return f"{self.prefix}-dead-letters"
 
 
 class Es7CompatNode(Urllib3HttpNode):
@@ -162,7 +167,14 @@ def install_templates(
         es.indices.put_index_template(name=template_name, **body)
         _add_new_fields(es, body)
         installed.append(template_name)
-    for index in (names.feeds, names.runs, names.rules, names.alerts, names.revisions):
+    for index in (
+        names.feeds,
+        names.runs,
+        names.rules,
+        names.alerts,
+        names.revisions,
+        names.dead_letters,
+    ):
         if not es.indices.exists(index=index):
             es.options(ignore_status=400).indices.create(index=index)  # 400: created meanwhile
     return installed
@@ -270,21 +282,49 @@ def mark_seen_again(
     return outcome.failures
 
 
+# 4xx item statuses that do not mean "this document is refused": a conflict (counted apart),
+# too many requests (retried), and a missing index that could not be created (the cluster's
+# set-up is wrong, not the document: retried by the next run once that is fixed).
+NOT_REJECTIONS = frozenset({404, 409, 429})
+
+
+@dataclass(frozen=True)
+class ItemError:
+    """Why Elasticsearch did not write one bulk item: the item's status, error type, message.
+
+    `rejected`: the item itself was refused with a 4xx (a mapping or parsing error...). The
+    same document would be refused again, so retrying it is pointless. Not one of
+    `NOT_REJECTIONS`, nor an item of a whole request refused (that says nothing of one item).
+    """
+
+    status: int
+    type: str
+    message: str
+    rejected: bool = False
+
+
 @dataclass
 class BulkOutcome:
     """What a bulk write did: item counts by result, failures by reason, ids that failed."""
 
     created: int = 0
     conflicts: int = 0  # create-only write of an id that exists: another worker won the race
-    failures: Counter[str] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)  # "index:<error type>" -> items
     failed_ids: dict[str, str] = field(default_factory=dict)  # id -> error message
+    errors: dict[str, ItemError] = field(default_factory=dict)  # id -> status, type, message
+
+    @property
+    def rejected(self) -> dict[str, ItemError]:
+        """The failed items refused with a 4xx: see `ItemError`."""
+        return {doc_id: error for doc_id, error in self.errors.items() if error.rejected}
 
 
 def bulk_index(es: Elasticsearch, names: IndexNames, articles: Iterable[Article]) -> BulkOutcome:
     """Create-only bulk write of new articles into their monthly indices.
 
     429s are retried with backoff by the helper; every other item-level error is counted
-    under `index:<error type>` and returned, never ignored.
+    under `index:<error type>` and returned, never ignored. The articles refused with a 4xx
+    (`BulkOutcome.rejected`) are for `dead_letter`.
     """
     actions = (
         {
@@ -322,9 +362,19 @@ def _run_bulk(es: Elasticsearch, actions: Iterator[dict[str, Any]]) -> BulkOutco
             elif result.get("status") == 409:
                 outcome.conflicts += 1
             else:
-                reason = _item_error_type(result)
-                outcome.failures[f"index:{reason}"] += 1
-                outcome.failed_ids[str(result.get("_id"))] = _item_error_message(result)
+                doc_id, status = str(result.get("_id")), int(result.get("status") or 0)
+                error = ItemError(
+                    status,
+                    _item_error_type(result),
+                    _item_error_message(result),
+                    # "exception": the helper's mark on items of a request refused whole
+                    rejected=400 <= status < 500
+                    and status not in NOT_REJECTIONS
+                    and "exception" not in result,
+                )
+                outcome.failures[f"index:{error.type}"] += 1
+                outcome.failed_ids[doc_id] = error.message
+                outcome.errors[doc_id] = error
     except TransportConnectionError as exc:
         raise StoreError(
             f"Elasticsearch went away during a bulk write: {exc}", transient=True
@@ -344,6 +394,73 @@ def _item_error_message(result: dict[str, Any]) -> str:
     if isinstance(error, dict):
         return f"{error.get('type')}: {error.get('reason')}"
     return str(error)
+
+
+# A repeated refusal updates the article's dead letter: the latest error, run and document,
+# one more attempt; first_failed_at stays.
+_FAILED_AGAIN = """
+ctx._source.putAll(params.latest);
+ctx._source.attempts = (ctx._source.attempts ?: 0) + 1;
+"""
+_REASON_MAX = 4000  # characters of an error message kept in a dead letter
+
+
+def dead_letter(
+    es: Elasticsearch,
+    names: IndexNames,
+    rejected: Iterable[tuple[Article, ItemError]],
+    run_id: str,
+    now: datetime,
+) -> BulkOutcome:
+    """Keep the articles Elasticsearch refused (a 4xx, see `ItemError`) in the dead-letter
+    index, with the error and the refused document, for a person to look at.
+
+    The id is the article's: the same article refused again updates its one document
+    (`attempts`, `last_failed_at`, the latest error). Returns the outcome of that write:
+    its `failed_ids` are articles whose dead letter could not be written either.
+    """
+    actions = []
+    for article, error in rejected:
+        latest = {
+            "article_id": article.id,
+            "url": article.url,
+            "canonical_url": article.canonical_url,
+            "feeds": sorted(article.feeds),
+            "target_index": names.article_index(article.published_at),
+            "status": error.status,
+            "error_type": error.type,
+            "reason": error.message[:_REASON_MAX],
+            "run_id": run_id,
+            "last_failed_at": now.isoformat(),
+            "document": article.to_document(),
+        }
+        actions.append(
+            {
+                "_op_type": "update",
+                "_index": names.dead_letters,
+                "_id": article.id,
+                "script": {"source": _FAILED_AGAIN, "params": {"latest": latest}},
+                "upsert": {**latest, "first_failed_at": now.isoformat(), "attempts": 1},
+            }
+        )
+    return _run_bulk(es, iter(actions))
+
+
+def dead_letters(
+    es: Elasticsearch, names: IndexNames, limit: int = 20
+) -> tuple[Counter[str], list[dict[str, Any]]]:
+    """Dead letters by error type, and the latest `limit` (without the refused document)."""
+    es.options(ignore_status=404).indices.refresh(index=names.dead_letters)
+    response = es.options(ignore_status=404).search(
+        index=names.dead_letters,
+        size=limit,
+        sort=[{"last_failed_at": "desc"}],
+        source_excludes=["document"],
+        aggs={"types": {"terms": {"field": "error_type", "size": 100}}},
+    )
+    buckets = response.get("aggregations", {}).get("types", {}).get("buckets", [])
+    by_type = Counter({b["key"]: b["doc_count"] for b in buckets})
+    return by_type, [hit["_source"] for hit in response.get("hits", {}).get("hits", [])]
 
 
 def load_feed_states(

@@ -6,6 +6,7 @@ bulk item errors stay real; the proxy only adds what a busy or failing cluster d
     with EsFaultProxy(es_url) as proxy:
         proxy.reject_next("/_bulk", times=2, status=429)   # cluster too busy, twice
         proxy.go_away()                                    # connections refused from now on
+        proxy.corrupt_document(doc_id, {"published_at": "not a date"})  # a real 400 item
 
 Binds 127.0.0.1 only.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +35,7 @@ class EsFaultProxy:
         self._lock = threading.Lock()
         self._rejections: list[tuple[str, int]] = []  # (path fragment, status), in order
         self._vanish_on: str | None = None
+        self._corruptions: dict[str, dict[str, object]] = {}  # doc id -> fields to set
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -45,6 +48,36 @@ class EsFaultProxy:
         """Answer the next `times` requests whose path contains `path_fragment` with `status`."""
         with self._lock:
             self._rejections.extend([(path_fragment, status)] * times)
+
+    def corrupt_document(self, doc_id: str, fields: dict[str, object]) -> None:
+        """Set `fields` in the source of every create/index of `doc_id` in a forwarded
+        `_bulk` body (until `corrupt_document(doc_id, {})`). The node then answers the bulk
+        with a 200 whose item for that document is its own real error, e.g. a 400
+        mapper_parsing_exception for `{"published_at": "not a date"}`."""
+        with self._lock:
+            if fields:
+                self._corruptions[doc_id] = dict(fields)
+            else:
+                self._corruptions.pop(doc_id, None)
+
+    def _corrupt_bulk(self, body: bytes) -> bytes:
+        with self._lock:
+            corruptions = dict(self._corruptions)
+        if not corruptions:
+            return body
+        lines = [line for line in body.split(b"\n") if line.strip()]  # NDJSON
+        i = 0
+        while i < len(lines):
+            ((op, meta),) = json.loads(lines[i]).items()
+            if op == "delete":  # the only action without a source line
+                i += 1
+                continue
+            if op in ("create", "index") and meta.get("_id") in corruptions:
+                source = json.loads(lines[i + 1])
+                source.update(corruptions[meta["_id"]])
+                lines[i + 1] = json.dumps(source).encode()
+            i += 2
+        return b"\n".join(lines) + b"\n"
 
     def go_away_on(self, path_fragment: str) -> None:
         """Vanish at the first request whose path contains `path_fragment`: that request gets
@@ -98,6 +131,8 @@ class EsFaultProxy:
                         status, b'{"error":"injected by EsFaultProxy","status":%d}' % status, {}
                     )
                     return
+                if body and self.path.split("?")[0].endswith("/_bulk"):
+                    body = proxy._corrupt_bulk(body)
                 upstream = http.client.HTTPConnection(*proxy.target, timeout=60)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
                 upstream.request(self.command, self.path, body=body, headers=headers)

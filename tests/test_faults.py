@@ -1,13 +1,15 @@
 """Elasticsearch faults, injected by a real proxy in front of the real node (tests/faults.py).
 
 Nothing lost, nothing twice: a busy cluster is waited for, a vanished cluster fails the run
-loudly, and the re-run ends in the same index state as a run that never failed.
+loudly, and the re-run ends in the same index state as a run that never failed. A document
+the cluster refuses (a 400 item in a bulk 200) goes to the dead-letter index, once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from elasticsearch import Elasticsearch
 from faults import EsFaultProxy
 from pytest_httpserver import HTTPServer
 
-from ingest import store
+from ingest import dedupe, store
 from ingest.config import Settings
 from ingest.errors import StoreError
 from ingest.models import Feed
@@ -113,3 +115,83 @@ def test_cluster_gone_mid_run_fails_loudly_and_rerun_loses_nothing(
     assert len(final) == 12
     for doc_id, source in partial.items():  # what was there before is untouched
         assert final[doc_id]["first_seen_at"] == source["first_seen_at"]
+
+
+def page_requests(server: HTTPServer) -> int:
+    return sum(1 for request, _ in server.log if request.path.startswith("/news/"))
+
+
+def test_article_refused_with_a_400_is_dead_lettered_once_and_not_retried(
+    news_site: Feed,
+    settings: Settings,
+    es: Elasticsearch,
+    proxy: EsFaultProxy,
+    httpserver: HTTPServer,
+) -> None:
+    names = store.IndexNames(settings.index_prefix)
+    refused_url = httpserver.url_for("/news/5")
+    refused_id = dedupe.document_id(dedupe.canonical_url(refused_url))
+    # The real node answers the bulk with a 200 whose item for this article is a real 400.
+    proxy.corrupt_document(refused_id, {"published_at": "not a date"})
+    via_proxy = replace(settings, es_url=proxy.url)
+    client = store.connect(via_proxy)
+
+    first = run_feeds([news_site], via_proxy, client)
+    c = first.counts
+    assert (c["articles.new"], c["entries.dead_lettered"], c["entries.index_failed"]) == (11, 1, 0)
+    assert first.failures["dead_letter:mapper_parsing_exception"] == 1
+    assert not any(reason.startswith("index:") for reason in first.failures), first.failures
+    assert c["entries.seen"] == first.accounted_entries() == 12
+    articles = indexed(es, settings)
+    assert len(articles) == 11 and refused_id not in articles
+    letter = es.get(index=names.dead_letters, id=refused_id)["_source"]
+    assert letter["status"] == 400 and letter["error_type"] == "mapper_parsing_exception"
+    assert "published_at" in letter["reason"] and letter["attempts"] == 1
+    assert letter["url"] == refused_url and letter["feeds"] == ["wire"]
+    assert letter["run_id"] == first.run_id and letter["target_index"].startswith(names.prefix)
+    assert letter["first_failed_at"] == letter["last_failed_at"]
+    assert letter["document"]["title"] == "Report 5"  # kept for inspection (not indexed)
+
+    # The next poll does not try it again: a 400 is the document's fault and would repeat.
+    pages = page_requests(httpserver)
+    second = run_feeds([news_site], via_proxy, client)
+    assert second.counts["articles.new"] == 0 and second.counts["entries.dead_lettered"] == 0
+    assert page_requests(httpserver) == pages and not second.failures
+    assert es.get(index=names.dead_letters, id=refused_id)["_source"] == letter
+
+    # Met again (the feed's state lost, so its entries are looked up anew), it is fetched
+    # and refused again: the same dead letter counts a second attempt, nothing else changes.
+    es.delete_by_query(index=names.feeds, query={"match_all": {}}, refresh=True)
+    third = run_feeds([news_site], via_proxy, client)
+    c = third.counts
+    assert (c["entries.known"], c["articles.new"], c["entries.dead_lettered"]) == (11, 0, 1)
+    assert c["entries.seen"] == third.accounted_entries() == 12
+    assert page_requests(httpserver) == pages + 1  # only the refused article's page
+    assert es.count(index=names.dead_letters)["count"] == 1
+    again = es.get(index=names.dead_letters, id=refused_id)["_source"]
+    assert again["attempts"] == 2 and again["run_id"] == third.run_id
+    assert again["first_failed_at"] == letter["first_failed_at"]
+    assert datetime.fromisoformat(again["last_failed_at"]) > datetime.fromisoformat(
+        letter["last_failed_at"]
+    )
+    final = indexed(es, settings)
+    assert final.keys() == articles.keys()
+    for doc_id, source in articles.items():  # not indexed again, only marked seen again
+        assert final[doc_id] | {"last_seen_at": None} == source | {"last_seen_at": None}
+
+
+def test_bulk_request_refused_whole_is_retried_not_dead_lettered(
+    news_site: Feed, settings: Settings, es: Elasticsearch, proxy: EsFaultProxy
+) -> None:
+    """A 400 for the whole request says nothing about any one document."""
+    proxy.reject_next("/_bulk", times=1, status=400)
+    via_proxy = replace(settings, es_url=proxy.url)
+    report = run_feeds([news_site], via_proxy, store.connect(via_proxy))
+    assert report.counts["entries.index_failed"] == 12 and not report.counts["articles.new"]
+    assert report.counts["entries.seen"] == report.accounted_entries()
+    names = store.IndexNames(settings.index_prefix)
+    store.refresh(es, names)
+    assert es.count(index=names.dead_letters)["count"] == 0
+
+    again = run_feeds([news_site], settings, es)  # the feed's entries are looked up again
+    assert again.counts["articles.new"] == 12 and len(indexed(es, settings)) == 12

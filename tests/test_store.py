@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from click.testing import CliRunner
 from elasticsearch import Elasticsearch
 
 from ingest import store
+from ingest.cli import cli
 from ingest.config import Settings
 from ingest.models import Article, FeedState, RunReport
 
@@ -97,6 +100,47 @@ def test_item_errors_are_counted_with_their_reason(es: Elasticsearch, settings: 
     assert outcome.created == 1
     assert outcome.failures == {"index:mapper_parsing_exception": 1}
     assert "bad" in outcome.failed_ids
+    error = outcome.errors["bad"]
+    assert (error.status, error.type, error.rejected) == (400, "mapper_parsing_exception", True)
+    assert outcome.rejected == {"bad": error}
+
+
+def test_conflicts_are_not_rejections(es: Elasticsearch, settings: Settings) -> None:
+    names = names_of(settings)
+    store.bulk_index(es, names, [article("a", "eerste", NOW)])
+    again = store.bulk_index(es, names, [article("a", "tweede", NOW)])
+    assert again.conflicts == 1 and not again.errors and not again.rejected
+
+
+def test_a_refused_article_has_one_dead_letter_however_often_refused(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    names = names_of(settings)
+    refused = article("bad", "tekst", NOW)
+    error = store.ItemError(400, "mapper_parsing_exception", "failed to parse", rejected=True)
+    first = store.dead_letter(es, names, [(refused, error)], "run-1", NOW)
+    later = datetime(2026, 1, 3, tzinfo=UTC)
+    again = replace(error, type="strict_dynamic_mapping_exception", message="unknown field")
+    second = store.dead_letter(es, names, [(refused, again)], "run-2", later)
+    assert first.created == 1 and not first.failures and not second.failures
+    store.refresh(es, names)
+    assert es.count(index=names.dead_letters)["count"] == 1
+    doc = es.get(index=names.dead_letters, id="bad")["_source"]
+    assert doc["attempts"] == 2 and doc["run_id"] == "run-2" and doc["status"] == 400
+    assert doc["error_type"] == "strict_dynamic_mapping_exception"
+    assert doc["reason"] == "unknown field"
+    assert doc["first_failed_at"].startswith("2026-01-02")
+    assert doc["last_failed_at"].startswith("2026-01-03")
+    assert doc["target_index"] == names.article_index(NOW) and doc["feeds"] == ["nos"]
+    assert doc["document"]["title"] == "Titel bad"
+
+    by_type, latest = store.dead_letters(es, names)
+    assert by_type == {"strict_dynamic_mapping_exception": 1}
+    assert [d["article_id"] for d in latest] == ["bad"] and "document" not in latest[0]
+    cli_args = ["--es-url", settings.es_url, "--prefix", names.prefix, "dead-letters", "--json"]
+    shown = CliRunner().invoke(cli, cli_args)
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["by_type"] == {"strict_dynamic_mapping_exception": 1}
 
 
 def test_strict_mapping_rejects_unknown_fields(es: Elasticsearch, settings: Settings) -> None:
