@@ -271,7 +271,9 @@ def test_retry_after_http_date_delays_the_next_request_to_the_host() -> None:
     assert error.retry_after == when
     first, second = site.seen("a")
     assert second.wall >= when.timestamp() - SLACK
-    assert second.at - first.at >= 1 - SLACK  # `when` was 1 to 2 s after the first request
+    # The first request came before that date (so the client did wait), however late the busy
+    # machine sent it; how long before varies, so no fixed gap is asserted.
+    assert first.wall < when.timestamp()
 
 
 @pytest.mark.parametrize(
