@@ -25,7 +25,7 @@ from pathlib import Path
 import trafilatura
 
 from benchmarks.site import CorpusPage
-from ingest.pipeline import analyse_page
+from ingest.worker import analyse_page
 
 Extractor = Callable[[str, str], object]
 

@@ -24,7 +24,8 @@ from ingest import dedupe, feeds, store
 from ingest.errors import ExtractionError
 from ingest.http import decode_html
 from ingest.models import Extraction, Feed, FeedEntry
-from ingest.pipeline import Candidate, _article, analyse_page, tag_feed_text
+from ingest.pipeline import Candidate, _article
+from ingest.worker import analyse_page, tag_feed_text
 
 
 def _loopback(url: str) -> tuple[str, str]:

@@ -36,9 +36,14 @@ from ingest.errors import ExtractionError
 from ingest.language import count_words, normalise_language_code
 from ingest.models import Extraction
 
-__all__ = ["MIN_WORDS", "clean_text", "extract_page"]
+__all__ = ["MAX_BODY_CHARS", "MIN_WORDS", "clean_text", "cut_text", "extract_page"]
 
 MIN_WORDS = 20  # a body shorter than this is navigation, a teaser or a paywall stub
+# A long-read is 10,000-40,000 characters; past 200,000 a "body" is a live blog's whole
+# history, a document dump or a page built to be huge. The rest is cut (and the article
+# flagged `extraction.truncated`): one oversized page must not make a bulk request too big
+# for Elasticsearch (413, retried forever) or hold a batch's memory.
+MAX_BODY_CHARS = 200_000
 
 # Compared on the corpus (tests/test_extract.py): precision mode keeps the recall of the default
 # mode with less boilerplate (mean shingle precision 0.96 against 0.93); the readability/jusText
@@ -108,7 +113,22 @@ def extract_page(html: str, url: str) -> Extraction:
     body = _without_leading_title(clean_text(document.text or ""), metadata.title)
     if count_words(body) < MIN_WORDS:
         raise ExtractionError("no_text", url)
-    return replace(metadata, body=body)
+    body, truncated = cut_text(body, MAX_BODY_CHARS)
+    return replace(metadata, body=body, truncated=truncated)
+
+
+def cut_text(text: str, limit: int) -> tuple[str, bool]:
+    """`text` cut to at most `limit` characters, at a paragraph or word break where one is
+    near (within the last tenth), and whether it was cut."""
+    if len(text) <= limit:
+        return text, False
+    head = text[:limit]
+    floor = limit - limit // 10
+    for separator in ("\n\n", " "):
+        at = head.rfind(separator)
+        if at >= floor:
+            return head[:at].rstrip(), True
+    return head, True  # no break near the end (e.g. CJK without spaces): cut mid-run
 
 
 def clean_text(text: str) -> str:

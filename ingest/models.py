@@ -10,7 +10,7 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,8 @@ class Extraction:
     published_at: datetime | None = None
     date_source: str = ""  # "page" when htmldate/trafilatura found it in the page
     html_lang: str | None = None  # <html lang>, normalised to ISO 639-1 where possible
-    # The body's near-duplicate fingerprint (ingest.stories), added by pipeline.analyse_page
+    truncated: bool = False  # the body was cut at extract.MAX_BODY_CHARS
+    # The body's near-duplicate fingerprint (ingest.stories), added by worker.analyse_page
     # in the extraction worker, where the CPU work belongs; None for a body too short.
     minhash: str | None = None
     lsh_bands: tuple[str, ...] = ()
@@ -105,6 +106,7 @@ class Article:
     fetched_at: datetime | None
     extraction_status: str  # "ok" or "feed_only"
     extraction_reason: str | None = None
+    body_truncated: bool = False  # cut at extract.MAX_BODY_CHARS
     authors: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     content_hash: str | None = None
@@ -148,7 +150,11 @@ class Article:
             "first_seen_at": _iso(self.first_seen_at),
             "last_seen_at": _iso(self.last_seen_at),
             "fetched_at": _iso(self.fetched_at) if self.fetched_at else None,
-            "extraction": {"status": self.extraction_status, "reason": self.extraction_reason},
+            "extraction": {
+                "status": self.extraction_status,
+                "reason": self.extraction_reason,
+                "truncated": self.body_truncated,
+            },
             "content_hash": self.content_hash,
             "story_id": self.story_id,
             "duplicate_of": self.duplicate_of,
@@ -231,9 +237,19 @@ def alert_id(rule_id: str, subject: str) -> str:
 class RunReport:
     """Counts of one run, printed at the end and stored in `mediamon-runs`.
 
-    `failures` counts every skipped or degraded item by reason, so the identity
-    entries.seen == entries.known + articles.new + entries.skipped holds.
+    `failures` counts every skipped or degraded item by reason. Every entry a feed listed
+    ends up in exactly one of `ENTRY_OUTCOMES` or is skipped with a reason "entry:*", so
+    `counts["entries.seen"] == accounted_entries()` holds for every run.
     """
+
+    ENTRY_OUTCOMES: ClassVar[tuple[str, ...]] = (
+        "entries.merged",  # the same article listed again (another feed, tracking params)
+        "entries.known",  # indexed by an earlier run
+        "articles.new",  # indexed now
+        "entries.deferred",  # page failed transiently: not indexed, tried again next run
+        "entries.dead_lettered",  # refused by Elasticsearch with a 4xx: in the dead letters
+        "entries.index_failed",  # not written for another reason: tried again next run
+    )
 
     run_id: str
     started_at: datetime
@@ -246,6 +262,11 @@ class RunReport:
 
     def count(self, key: str, n: int = 1) -> None:
         self.counts[key] += n
+
+    def accounted_entries(self) -> int:
+        """The entries of this run that ended in an outcome or were skipped with a reason."""
+        skipped = sum(n for reason, n in self.failures.items() if reason.startswith("entry:"))
+        return sum(self.counts[key] for key in self.ENTRY_OUTCOMES) + skipped
 
     def fail(self, reason: str, message: str | None = None, n: int = 1) -> None:
         self.failures[reason] += n
@@ -309,6 +330,9 @@ class FeedState:
     changed: int = 0
     content_hash: str | None = None  # of the last document (ingest.polling.body_hash)
     entry_keys: list[str] = field(default_factory=list)  # its entries' ingest.polling keys
+    # Article id -> transient page failures so far, of entries whose pages are being retried
+    # (ingest.pipeline.PAGE_ATTEMPTS).
+    page_retries: dict[str, int] = field(default_factory=dict)
     poll_interval: int | None = None  # seconds: the adaptive interval (ingest.polling)
     declared_interval: int | None = None  # seconds: what the feed declares (ttl, sy:)
     poll_due_at: datetime | None = None  # when its schedule wants the next poll

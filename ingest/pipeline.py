@@ -5,40 +5,47 @@
       ─▶ fetch pages ─▶ extract + tag language + near-duplicate fingerprint (process pool)
       ─▶ stories: near and exact copies (one look-up per batch; story_id, duplicate_of)
       ─▶ percolate against the alert rules (one request per batch; matches on Article.rules)
-      ─▶ bulk index (create-only) ─▶ record alert hits (create-only)
+      ─▶ bulk index (create-only; an article refused with a 4xx goes to the dead letters)
+      ─▶ record alert hits (create-only)
       ─▶ deliver pending alerts (earlier failures first) ─▶ feed state ─▶ RunReport
 
 The CLI and the Airflow DAGs both call `run_feeds`; neither re-implements a stage.
-Every entry ends up counted: entries.seen == entries.merged + entries.known + articles.new
-+ entries.index_failed + entries skipped by reason (failures "entry:*").
+Every entry ends up counted (`RunReport.accounted_entries`): entries.seen ==
+entries.merged + entries.known + articles.new + entries.deferred + entries.dead_lettered +
+entries.index_failed + entries skipped by reason (failures "entry:*"). Deferred articles
+(page failed for a passing reason) and failed writes are tried again by the next poll;
+dead-lettered articles (refused with a 4xx) are not.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import multiprocessing
-import os
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from elasticsearch import Elasticsearch
 
-from ingest import alerts, dedupe, feeds, polling, store, stories
+from ingest import alerts, dedupe, feeds, polling, store, stories, worker
 from ingest.config import Settings
-from ingest.errors import ExtractionError, FetchError
-from ingest.extract import extract_page
+from ingest.errors import ExtractionError, FetchError, TransientFetchError
 from ingest.http import FeedResponse, HttpClient
-from ingest.language import count_words, tag_language
+from ingest.language import count_words
 from ingest.models import Article, Extraction, Feed, FeedEntry, FeedState, LanguageTag, RunReport
 from ingest.notify import DeliverySettings, Notifier
 
-# A failing feed waits 5 min, 10, 20 ... up to a day before it is polled again.
+# A page that fails for a reason that may pass (timeout, 5xx, 429, a host backing off) is
+# not indexed as feed-only at once: its feeds are read again by the next polls, which try it
+# again. Only the last attempt indexes what the feed said about it, with the reason.
+PAGE_ATTEMPTS = 4
+MAX_PAGE_RETRIES_KEPT = 500  # per feed
+# A failing feed waits 5 min, 10, 20 ... up to a day before it is polled again, or until
+# the server's Retry-After if that is later (still at most a day).
 FEED_BACKOFF_BASE = timedelta(minutes=5)
 FEED_BACKOFF_MAX = timedelta(days=1)
 # Batches in flight at once: while one batch is stored (looked up, percolated, indexed), the
@@ -77,6 +84,8 @@ class _RunContext:
     # a batch's pages would pile up in the pool's queue (~270 KB each).
     pages: asyncio.Semaphore
     store_turn: asyncio.Lock  # batches are stored one at a time, in order
+    # Ids of the articles whose page failed transiently: not indexed, tried again next run.
+    deferred: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -87,6 +96,7 @@ class Candidate:
     canonical_url: str
     entry: FeedEntry
     feeds: set[str] = field(default_factory=set)
+    page_attempts: int = 0  # transient page failures in earlier runs (FeedState.page_retries)
 
 
 def run_feeds(
@@ -116,7 +126,7 @@ def run_feeds(
     if rules is not None:
         alerts.sync_rules(es, names, rules)
     delivery = (delivery or DeliverySettings()) if deliver else None
-    with _extraction_executor(settings) as executor:
+    with worker.extraction_pool(settings.extract_workers) as executor:
         return asyncio.run(
             _run(
                 feed_list,
@@ -153,6 +163,7 @@ async def _run(
             *(_poll(http, feed, states, report, started, progress, due_only) for feed in feed_list)
         )
         candidates = _merge_entries(_round_robin(polled), report)
+        _count_earlier_attempts(candidates.values(), states)
         progress.start("articles", len(candidates))
         run = _RunContext(
             http,
@@ -162,7 +173,9 @@ async def _run(
             report,
             started,
             progress,
-            pages=asyncio.Semaphore(settings.fetch.concurrency + 2 * _worker_count(settings)),
+            pages=asyncio.Semaphore(
+                settings.fetch.concurrency + 2 * worker.worker_count(settings.extract_workers)
+            ),
             store_turn=asyncio.Lock(),
         )
         new_by_feed = await _ingest_all(list(candidates.values()), settings.batch_size, run)
@@ -170,6 +183,7 @@ async def _run(
             notifier = Notifier(http, delivery, settings.egress_allow)
             await alerts.deliver_pending(es, names, notifier, report, owner=report.run_id)
     _record_new_entries(states, new_by_feed, started)
+    _remember_page_retries(states, candidates.values(), run.deferred)
     _forget_documents_after_failures(states, report)
     store.save_feed_states(es, names, states.values())
     # Known-id look-ups are searches: make this run's articles visible to the next run now,
@@ -206,7 +220,7 @@ async def _poll(
     except FetchError as exc:
         report.count("feeds.failed")
         report.fail(f"feed:{exc.reason}", f"feed {feed.name}: {exc}")
-        _feed_failed(state, f"feed:{exc.reason}", str(exc), now)
+        _feed_failed(state, f"feed:{exc.reason}", str(exc), now, exc.retry_after)
         return []
     finally:
         progress.advance("feeds")
@@ -273,8 +287,36 @@ def _unseen_entries(
 
 
 def _forget_document(state: FeedState) -> None:
-    """Forget the feed's last document, so its next 200 is read and its entries looked up."""
+    """Forget the feed's last document, so that its next poll is answered with the document
+    (no conditional headers), read, and its entries looked up again."""
     state.content_hash, state.entry_keys = None, []
+    state.etag, state.last_modified = None, None
+
+
+def _count_earlier_attempts(candidates: Iterable[Candidate], states: dict[str, FeedState]) -> None:
+    for candidate in candidates:
+        candidate.page_attempts = max(
+            (states[name].page_retries.get(candidate.id, 0) for name in candidate.feeds),
+            default=0,
+        )
+
+
+def _remember_page_retries(
+    states: dict[str, FeedState], candidates: Iterable[Candidate], deferred: set[str]
+) -> None:
+    """Count a deferred page's attempt on each feed that listed it, and make those feeds'
+    next polls read their entries again; forget the attempts of pages handled now."""
+    for candidate in candidates:
+        for name in candidate.feeds:
+            retries = states[name].page_retries
+            retries.pop(candidate.id, None)
+            if candidate.id in deferred:
+                retries[candidate.id] = candidate.page_attempts + 1
+                _forget_document(states[name])
+                # Bounded: an entry that left its feed before its page came back stays
+                # here until newer ones push it out.
+                for stale in list(retries)[:-MAX_PAGE_RETRIES_KEPT]:
+                    del retries[stale]
 
 
 def _forget_documents_after_failures(states: dict[str, FeedState], report: RunReport) -> None:
@@ -292,12 +334,20 @@ def _feed_ok(state: FeedState, status: str, entries: int) -> None:
     state.entries_last_poll, state.new_entries_last_poll = entries, 0
 
 
-def _feed_failed(state: FeedState, reason: str, message: str, now: datetime) -> None:
+def _feed_failed(
+    state: FeedState,
+    reason: str,
+    message: str,
+    now: datetime,
+    retry_after: datetime | None = None,
+) -> None:
     state.last_polled_at = now
     state.last_status, state.last_reason, state.last_error = "failed", reason, message
     state.consecutive_failures += 1
     delay = min(FEED_BACKOFF_BASE * 2 ** (state.consecutive_failures - 1), FEED_BACKOFF_MAX)
     state.next_poll_after = now + delay
+    if retry_after is not None:  # the server's Retry-After, or the client pausing the host
+        state.next_poll_after = max(state.next_poll_after, min(retry_after, now + FEED_BACKOFF_MAX))
 
 
 def _round_robin(polled: list[list[FeedEntry]]) -> list[FeedEntry]:
@@ -363,7 +413,8 @@ async def _ingest_batch(batch: list[Candidate], run: _RunContext) -> Counter[str
             report.fail(reason, n=n)
         progress.advance("articles", len(known))
     new = [c for c in batch if c.id not in known]
-    articles = await asyncio.gather(*(_build_article(c, run) for c in new))
+    built = await asyncio.gather(*(_build_article(c, run) for c in new))
+    articles = [article for article in built if article is not None]
     # The store step counts into a report of its own (it runs in another thread), merged
     # here; batches take turns, in order, so a batch's look-ups see the batches before it.
     counted = RunReport(run_id=report.run_id, started_at=report.started_at)
@@ -392,12 +443,20 @@ def _store_batch(
     outcome = store.bulk_index(es, names, articles)
     report.count("articles.new", outcome.created)
     report.count("entries.known", outcome.conflicts)  # indexed meanwhile by another worker
-    if outcome.failures:
-        report.count("entries.index_failed", sum(outcome.failures.values()))
-        for reason, n in outcome.failures.items():
-            report.fail(reason, n=n)
-        for doc_id, message in list(outcome.failed_ids.items())[:10]:
-            report.errors.append(f"index {doc_id}: {message}")
+    # Refused with a 4xx: the same document would be refused again, so it is kept in the
+    # dead-letter index, not retried. Other failures (5xx, 429 after the retries), and a
+    # refused article whose dead letter could not be written, are retried by the next poll.
+    rejected = outcome.rejected
+    refused = [(a, rejected[a.id]) for a in articles if a.id in rejected]
+    unfiled = store.dead_letter(es, names, refused, report.run_id, now).failed_ids
+    for doc_id, error in outcome.errors.items():
+        if error.rejected and doc_id not in unfiled:
+            report.count("entries.dead_lettered")
+            report.fail(f"dead_letter:{error.type}", f"dead letter {doc_id}: {error.message}")
+        else:
+            report.count("entries.index_failed")
+            note = f" (no dead letter: {unfiled[doc_id]})" if doc_id in unfiled else ""
+            report.fail(f"index:{error.type}", f"index {doc_id}: {error.message}{note}")
     for reason, n in stories.after_indexing(es, names, story, outcome.failed_ids).items():
         report.fail(reason, n=n)
     if matches.count:
@@ -416,53 +475,38 @@ def _store_batch(
     return new_by_feed
 
 
-async def _build_article(candidate: Candidate, run: _RunContext) -> Article:
-    """Fetch and extract one page; a page that fails still yields a feed-only article."""
+async def _build_article(candidate: Candidate, run: _RunContext) -> Article | None:
+    """Fetch and extract one page; a page that fails still yields a feed-only article,
+    unless it failed transiently and has attempts left: then None, and it is deferred."""
     try:
         async with run.pages:
-            return await _fetch_and_extract(candidate, run.http, run.executor, run.report)
+            return await _fetch_and_extract(candidate, run)
     finally:
         run.progress.advance("articles")
 
 
-async def _fetch_and_extract(
-    candidate: Candidate, http: HttpClient, executor: Executor, report: RunReport
-) -> Article:
-    entry = candidate.entry
+async def _fetch_and_extract(candidate: Candidate, run: _RunContext) -> Article | None:
+    entry, report, executor = candidate.entry, run.report, run.executor
     loop = asyncio.get_running_loop()
     try:
-        page = await http.fetch_page(entry.url)
+        page = await run.http.fetch_page(entry.url)
     except FetchError as exc:
         report.count("pages.failed")
         report.fail(f"page:{exc.reason}", str(exc))
+        if isinstance(exc, TransientFetchError) and candidate.page_attempts + 1 < PAGE_ATTEMPTS:
+            report.count("entries.deferred")
+            run.deferred.add(candidate.id)
+            return None
         return await _feed_only(candidate, f"page:{exc.reason}", None, loop, executor)
     report.count("pages.fetched")
     try:
         extraction, language = await loop.run_in_executor(
-            executor, analyse_page, page.html, page.final_url, entry.language
+            executor, worker.analyse_page, page.html, page.final_url, entry.language
         )
     except ExtractionError as exc:
         report.fail(f"page:{exc.reason}", str(exc))
         return await _feed_only(candidate, f"page:{exc.reason}", page.fetched_at, loop, executor)
     return _article(candidate, extraction, language, page.fetched_at)
-
-
-def analyse_page(
-    html: str, url: str, declared_language: str | None
-) -> tuple[Extraction, LanguageTag]:
-    """Extraction, language tagging and the body's near-duplicate fingerprint of one page:
-    the CPU-bound part, run in a worker."""
-    extraction = extract_page(html, url)
-    hint = declared_language or extraction.html_lang
-    language = tag_language(f"{extraction.title}\n{extraction.body}", hint)
-    fingerprint = stories.fingerprint(extraction.body)
-    if fingerprint:
-        extraction = replace(extraction, minhash=fingerprint.minhash, lsh_bands=fingerprint.bands)
-    return extraction, language
-
-
-def tag_feed_text(title: str, summary: str, declared_language: str | None) -> LanguageTag:
-    return tag_language(f"{title}\n{summary}", declared_language)
 
 
 async def _feed_only(
@@ -474,7 +518,7 @@ async def _feed_only(
 ) -> Article:
     entry = candidate.entry
     language = await loop.run_in_executor(
-        executor, tag_feed_text, entry.title, entry.summary, entry.language
+        executor, worker.tag_feed_text, entry.title, entry.summary, entry.language
     )
     return _article(candidate, Extraction(), language, fetched_at, reason=reason)
 
@@ -510,6 +554,7 @@ def _article(
         fetched_at=fetched_at,
         extraction_status="feed_only" if reason else "ok",
         extraction_reason=reason,
+        body_truncated=extraction.truncated,
         authors=list(extraction.authors or entry.authors),
         tags=sorted(set(extraction.tags) | set(entry.tags)),
         content_hash=dedupe.content_hash(body) if body else None,
@@ -541,20 +586,6 @@ def _record_new_entries(
 def _batches(items: list[Candidate], size: int) -> Iterator[list[Candidate]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _worker_count(settings: Settings) -> int:
-    return settings.extract_workers or os.cpu_count() or 1
-
-
-def _extraction_executor(settings: Settings) -> Executor:
-    workers = _worker_count(settings)
-    if workers == 1:
-        return ThreadPoolExecutor(max_workers=1)
-    # forkserver: workers start from a clean process, not a fork of one holding threads.
-    return ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("forkserver")
-    )
 
 
 def _new_run_id(started: datetime) -> str:

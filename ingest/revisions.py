@@ -11,7 +11,7 @@ maintenance DAG and `mediamon refetch` call:
    and not yet checked at that stage (`refetch_stages`). An article due at two stages at
    once is checked once, for the later one, and both are marked done.
 2. **Fetch and extract** exactly as at ingest: `HttpClient` (same egress guard, robots.txt,
-   limits), then `pipeline.analyse_page` in the extraction worker pool.
+   limits), then `worker.analyse_page` in the extraction worker pool.
 3. **Compare**: the title with case and spacing folded, the body by `content_hash` (case,
    punctuation and spacing folded), so a re-rendering that changes nothing a reader sees is
    not a revision.
@@ -53,8 +53,8 @@ from ingest.errors import ConfigError, ExtractionError, FetchError, StoreError
 from ingest.http import HttpClient
 from ingest.language import count_words
 from ingest.models import Extraction, RunReport
-from ingest.pipeline import _extraction_executor, analyse_page  # the same pool and work as ingest
 from ingest.store import IndexNames
+from ingest.worker import analyse_page, extraction_pool  # the same pool and work as ingest
 
 __all__ = [
     "DEFAULT_LATE_BY",
@@ -357,7 +357,7 @@ def refetch_due(
     due = due_articles(es, names, started, stages, late_by, limit)
     report.count("refetch.due", len(due))
     if due:
-        with _extraction_executor(settings) as executor:
+        with extraction_pool(settings.extract_workers) as executor:
             checks = asyncio.run(_check_with_client(settings, due, executor, report))
         report.merge(store_checks(es, names, checks, started))
         store.refresh(es, names)

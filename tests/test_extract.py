@@ -19,7 +19,7 @@ import pytest
 from lxml.html import fromstring
 
 from ingest.errors import ExtractionError
-from ingest.extract import clean_text, extract_page
+from ingest.extract import clean_text, cut_text, extract_page
 from ingest.models import Extraction
 
 # Measured with this extractor on the corpus: recall 0.83-1.00 (mean 0.97), precision
@@ -335,3 +335,16 @@ def print_table(rows: list[tuple[Extracted, float, float]]) -> None:
         f"{'mean':42} {'':4} {sum(recalls) / len(rows):6.2f} {sum(precisions) / len(rows):6.2f}"
         f"   (min recall {min(recalls):.2f}, min precision {min(precisions):.2f})"
     )
+
+
+def test_cut_text_keeps_short_text_and_cuts_long_text_at_a_break() -> None:
+    assert cut_text("short text", 100) == ("short text", False)
+    paragraphs = "\n\n".join(f"Paragraph {n} says something." for n in range(100))
+    cut, truncated = cut_text(paragraphs, 500)
+    assert truncated and len(cut) <= 500 and cut.endswith("says something.")
+    assert paragraphs.startswith(cut)
+    words = " ".join(f"word{n}" for n in range(200))  # one paragraph: cut between words
+    cut, truncated = cut_text(words, 300)
+    assert truncated and len(cut) <= 300 and words.startswith(cut + " ")
+    unbroken = "字" * 1000  # no space anywhere near the limit: cut at the limit itself
+    assert cut_text(unbroken, 400) == ("字" * 400, True)
