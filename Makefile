@@ -29,6 +29,10 @@ lint: $(BIN)/.installed-airflow
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy ingest
 
+# The benchmarks of issue #7 (README "Performance"): `make bench ARGS=--quick` for a short run.
+bench: $(BIN)/.installed-airflow
+	$(BIN)/python -m benchmarks $(ARGS)
+
 es-start: $(BIN)/.installed
 	$(BIN)/mediamon es start
 

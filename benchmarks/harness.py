@@ -1,15 +1,18 @@
 """The benchmark run: set up, measure everything side by side, compute the figures.
 
     embedded Elasticsearch (or --es-url)  +  latency server (child process) over the site
-    extraction bound (rounds before the runs)
-    for each size (a quarter, then the largest), --repeat times:
-        a first run over fresh indices  -> throughput, peak memory
+    a warm-up run (creates the monthly indices, so no measured run pays for that)
+    --repeat times at a quarter of the largest size: a first run and a re-run (memory)
+    --repeat rounds at the largest size, each back to back so machine load hits all alike:
+        the extraction bound (trafilatura alone over the corpus pages)
+        a first run over fresh feeds  -> throughput, peak memory
         a re-run over the unchanged feeds -> time ratio, page fetches (must be 0)
-    the naive pipeline for a time budget -> speed-up
-    extraction bound (rounds after the runs, so drift in machine load shows in both)
+        the naive pipeline for a time budget -> its rate
     the other benchmark modules, if present (DAG parsing, percolation, near-duplicates)
 
-Every run indexes into its own index prefix, deleted afterwards.
+Each figure is the median over the rounds of that round's own ratio. Every run indexes into
+one index prefix of this benchmark (as production writes into existing indices), deleted
+afterwards; each run's feeds and URLs are its own, so every run's articles are all new.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib.util import find_spec
@@ -40,6 +44,7 @@ TARGETS = {
     "speedup_vs_naive": (">=", 5.0),
     "rerun_time_ratio": ("<=", 0.05),
     "peak_rss_mb": ("<=", 400.0),
+    "peak_pss_mb": ("<=", 400.0),
 }
 # Other engineers' benchmarks, run as `python -m benchmarks.<name> [--quick] --json FILE`.
 COMPANIONS = ("dag_import", "percolate", "near_duplicates")
@@ -50,7 +55,7 @@ class Options:
     articles: int = 8000
     repeat: int = 3
     naive_budget: float = 60.0
-    bound_rounds: int = 5
+    bound_rounds: int = 2  # per repeat
     quick: bool = False
     es_url: str | None = None
     es_port: int = 9219
@@ -85,7 +90,7 @@ def run(options: Options) -> dict[str, Any]:
         "seconds": round((datetime.now(UTC) - started).total_seconds(), 1),
         "machine": machine,
         "options": {k: str(v) for k, v in asdict(options).items()},
-        "bound": {k: asdict(v) for k, v in measured["bound"].items()},
+        "bounds": [{k: asdict(v) for k, v in r.bound.items()} for r in measured["rounds"]],
         "runs": [r.to_json() for r in measured["runs"]],
         "companions": companions,
     }
@@ -110,12 +115,21 @@ def _elasticsearch(options: Options) -> tuple[str, int | None, bool]:
     return status.url, status.pid, not already
 
 
+@dataclass
+class Round:
+    """One repeat at the largest size, measured back to back so that load drift hits all."""
+
+    bound: dict[str, bound.Bound]
+    first: runs.RunResult
+    rerun: runs.RunResult
+    naive: runs.RunResult
+
+
 def _measure(options: Options, es_url: str, es_pid: int | None, out_dir: Path) -> dict[str, Any]:
     corpus = load_corpus(options.shared, out_dir)
-    half = max(1, options.bound_rounds // 2)
-    bounds = [bound.measure(corpus, half)]
+    quarter, largest = max(1, options.articles // 4), options.articles
     results: list[runs.RunResult] = []
-    sizes = [max(1, options.articles // 4), options.articles]
+    rounds: list[Round] = []
     with ServerProcess(out_dir / "site") as server:
         # One set of indices for the whole benchmark, as in production: the monthly article
         # indices exist after the warm-up, so no measured run pays for creating them.
@@ -125,31 +139,51 @@ def _measure(options: Options, es_url: str, es_pid: int | None, out_dir: Path) -
             results.append(_run("warmup", warm.feeds, warm.articles, where))
             print(f"  warm-up (creates the monthly indices): {results[-1].seconds:.1f} s",
                   file=sys.stderr)  # fmt: skip
-            for size in sizes:
-                profile = options.profile_dir if size == sizes[-1] else None
-                results += _runs_at(size, options, out_dir, where, profile)
-            site = build_site(options.shared, out_dir, server.port, sizes[0], "naive")
-            naive = runs.naive_run(site.feeds, where, options.naive_budget)
-            naive.counts["size"] = sizes[0]
-            results.append(naive)
+            for repeat in range(options.repeat):
+                results += _first_and_rerun(quarter, f"q{repeat}", options, out_dir, where)
+            for repeat in range(options.repeat):
+                profile = options.profile_dir if repeat == 0 else None
+                rounds.append(_round(largest, repeat, corpus, options, out_dir, where, profile))
         finally:
             _delete(es_url, where.prefix)
-    bounds.append(bound.measure(corpus, options.bound_rounds - half))
-    return {"bound": _merge_bounds(bounds), "runs": results}
+    for r in rounds:
+        results += [r.first, r.rerun, r.naive]
+    return {"rounds": rounds, "runs": results}
 
 
-def _runs_at(
-    size: int, options: Options, out_dir: Path, where: runs.Target, profile: Path | None
+def _round(
+    size: int,
+    repeat: int,
+    corpus: list[Any],
+    options: Options,
+    out_dir: Path,
+    where: runs.Target,
+    profile: Path | None,
+) -> Round:
+    """The extraction bound, a first run and its re-run, and the naive pipeline."""
+    measured_bound = bound.measure(corpus, options.bound_rounds)
+    first, rerun = _first_and_rerun(size, f"n{repeat}", options, out_dir, where, profile)
+    site = build_site(options.shared, out_dir, where.server.port, size // 4, f"naive{repeat}")
+    naive = runs.naive_run(site.feeds, where, options.naive_budget)
+    naive.counts["size"] = size
+    print(f"  naive: {naive.rate:.2f} articles/s", file=sys.stderr, flush=True)
+    return Round(measured_bound, first, rerun, naive)
+
+
+def _first_and_rerun(
+    size: int,
+    tag: str,
+    options: Options,
+    out_dir: Path,
+    where: runs.Target,
+    profile: Path | None = None,
 ) -> list[runs.RunResult]:
-    """`options.repeat` first runs over a new site of `size` articles, each with a re-run."""
-    results = []
-    for repeat in range(options.repeat):
-        site = build_site(options.shared, out_dir, where.server.port, size, f"n{size}-{repeat}")
-        first = _run("pipeline", site.feeds, size, where, profile if repeat == 0 else None)
-        rerun = _run("rerun", site.feeds, size, where)
-        _progress(first, rerun)
-        results += [first, rerun]
-    return results
+    """A first run over a new site of `size` articles, and a re-run over the same feeds."""
+    site = build_site(options.shared, out_dir, where.server.port, size, tag)
+    first = _run("pipeline", site.feeds, size, where, profile)
+    rerun = _run("rerun", site.feeds, size, where)
+    _progress(first, rerun)
+    return [first, rerun]
 
 
 def _run(
@@ -184,14 +218,6 @@ def _delete(es_url: str, prefix: str) -> None:
         es.close()
 
 
-def _merge_bounds(parts: list[dict[str, bound.Bound]]) -> dict[str, bound.Bound]:
-    merged = {}
-    for name in parts[0]:
-        rounds = [r for part in parts for r in part[name].rounds]
-        merged[name] = bound.Bound(round(statistics.median(rounds), 2), rounds)
-    return merged
-
-
 def _companions(options: Options, es_url: str) -> dict[str, Any]:
     """Run the other benchmark modules that exist; their JSON goes into the report as is."""
     found: dict[str, Any] = {}
@@ -223,52 +249,68 @@ def _companions(options: Options, es_url: str) -> dict[str, Any]:
 def _figures(
     measured: dict[str, Any], companions: dict[str, Any], cores: int
 ) -> dict[str, dict[str, Any]]:
-    all_runs: list[runs.RunResult] = measured["runs"]
-    sizes = [r.counts["size"] for r in all_runs if r.kind == "pipeline"]
-    largest, quarter = max(sizes), min(sizes)
-    firsts = [r for r in all_runs if r.kind == "pipeline" and r.counts["size"] == largest]
-    reruns = [r for r in all_runs if r.kind == "rerun" and r.counts["size"] == largest]
-    quarters = [r for r in all_runs if r.kind == "pipeline" and r.counts["size"] == quarter]
-    naive = next(r for r in all_runs if r.kind == "naive")
-    bounds: dict[str, bound.Bound] = measured["bound"]
+    """Each figure is the median over the rounds of that round's own ratio."""
+    rounds: list[Round] = measured["rounds"]
+    largest = rounds[0].first.counts["size"]
+    quarters = [r for r in measured["runs"] if r.kind == "pipeline" and r.counts["size"] != largest]
+    firsts = [r.first for r in rounds]
     rate = statistics.median(r.rate for r in firsts)
-    ceiling = bounds["trafilatura"].pages_per_second(cores)
-    own = bounds["mediamon_analyse_page"].pages_per_second(cores)
-    ratios = [re.seconds / first.seconds for first, re in zip(firsts, reruns, strict=True)]
+    ceilings = [r.bound["trafilatura"].pages_per_second(cores) for r in rounds]
     dag = companions.get("dag_import", {})
-    figures = {
+    return {
         "throughput_ratio_to_bound": _figure(
-            round(rate / ceiling, 3),
-            f"{rate:.1f} articles/s at {largest} articles (median of {len(firsts)}) / "
-            f"{ceiling:.1f} pages/s ({bounds['trafilatura'].ms_per_page:.1f} ms/page "
-            f"x {cores} cores)",
+            _median(r.first.rate / c for r, c in zip(rounds, ceilings, strict=True)),
+            f"{rate:.1f} articles/s at {largest} articles / {statistics.median(ceilings):.1f} "
+            f"pages/s (trafilatura {_ms(rounds, 'trafilatura')} ms/page x {cores} cores)",
         ),
         "speedup_vs_naive": _figure(
-            round(rate / naive.rate, 2) if naive.rate else None,
-            f"naive: {naive.articles} articles in {naive.seconds:.0f} s = {naive.rate:.2f}/s",
+            _median(r.first.rate / r.naive.rate for r in rounds if r.naive.rate),
+            f"naive: {statistics.median(r.naive.rate for r in rounds):.2f} articles/s",
         ),
         "rerun_time_ratio": _figure(
-            round(statistics.median(ratios), 4),
-            f"re-run {statistics.median(r.seconds for r in reruns):.2f} s; page fetches "
-            f"{max(r.served.get('page_requests', -1) for r in reruns)}; "
-            f"feeds answered 304: {min(r.served.get('feeds_304', 0) for r in reruns)}/{FEEDS}",
+            _median(r.rerun.seconds / r.first.seconds for r in rounds),
+            f"re-run {statistics.median(r.rerun.seconds for r in rounds):.2f} s; page fetches "
+            f"{max(r.rerun.served.get('page_requests', -1) for r in rounds)}; feeds answered "
+            f"304: {min(r.rerun.served.get('feeds_304', 0) for r in rounds)}/{FEEDS}",
         ),
         "peak_rss_mb": _figure(
             max(r.memory.rss_mb for r in firsts if r.memory),
-            f"{largest} articles; at {quarter}: "
-            f"{max(r.memory.rss_mb for r in quarters if r.memory)} MB; PSS "
-            f"{max(r.memory.pss_mb for r in firsts if r.memory)} MB / "
-            f"{max(r.memory.pss_mb for r in quarters if r.memory)} MB",
+            f"RSS summed over the run's processes, {largest} articles; at "
+            f"{quarters[0].counts['size']}: {max(r.memory.rss_mb for r in quarters if r.memory)}"
+            " MB (counts pages the workers share with their forkserver once per process)",
+        ),
+        "peak_pss_mb": _figure(
+            max(r.memory.pss_mb for r in firsts if r.memory),
+            f"PSS summed (shared pages divided among sharers), {largest} articles; at "
+            f"{quarters[0].counts['size']}: {max(r.memory.pss_mb for r in quarters if r.memory)}"
+            " MB",
         ),
         "dag_parse_ms": _figure(dag.get("dag_parse_ms"), dag.get("skipped", "")),
         "cpu_ms_per_article": _cpu_figure(firsts),
         "throughput_articles_per_s": _figure(round(rate, 1), f"{HOSTS} hosts, {FEEDS} feeds"),
         "ratio_to_mediamon_extraction": _figure(
-            round(rate / own, 3),
-            f"vs analyse_page {bounds['mediamon_analyse_page'].ms_per_page:.1f} ms/page",
+            _median(
+                r.first.rate / r.bound["mediamon_analyse_page"].pages_per_second(cores)
+                for r in rounds
+            ),
+            f"vs analyse_page {_ms(rounds, 'mediamon_analyse_page')} ms/page",
+        ),
+        "ratio_to_trafilatura_default": _figure(
+            _median(
+                r.first.rate / r.bound["trafilatura_default"].pages_per_second(cores)
+                for r in rounds
+            ),
+            f"vs trafilatura.extract defaults {_ms(rounds, 'trafilatura_default')} ms/page",
         ),
     }
-    return figures
+
+
+def _median(values: Iterable[float]) -> float:
+    return round(statistics.median(values), 4)
+
+
+def _ms(rounds: list[Round], extractor: str) -> float:
+    return round(statistics.median(r.bound[extractor].ms_per_page for r in rounds), 1)
 
 
 def _cpu_figure(firsts: list[runs.RunResult]) -> dict[str, Any]:

@@ -9,9 +9,11 @@ ORDER = (
     "speedup_vs_naive",
     "rerun_time_ratio",
     "peak_rss_mb",
+    "peak_pss_mb",
     "dag_parse_ms",
     "throughput_articles_per_s",
     "ratio_to_mediamon_extraction",
+    "ratio_to_trafilatura_default",
     "cpu_ms_per_article",
 )
 
