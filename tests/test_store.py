@@ -186,3 +186,28 @@ def test_feed_state_and_run_report_round_trip(es: Elasticsearch, settings: Setti
     stored = es.get(index=names.runs, id="r1")["_source"]
     assert stored["counts"] == {"entries.seen": 3}
     assert stored["failure_reasons"] == ["page:http_404"]
+
+
+def test_over_long_keyword_values_never_reject_the_document(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """Lucene refuses a term over 32,766 bytes; every keyword field has `ignore_above` (or is
+    not indexed), so a page stating a 50,000-character author or tag is still indexed."""
+    huge = "Ä" * 50_000  # 100,000 bytes in UTF-8
+    names = names_of(settings)
+    doc = article(
+        "long-keywords",
+        "De tekst van het artikel.",
+        NOW,
+        authors=[huge],
+        tags=[huge, "grens"],
+        source=huge,
+        url=f"https://nos.nl/{'a' * 40_000}",
+        extraction_reason=huge,
+    )
+    outcome = store.bulk_index(es, names, [doc])
+    assert outcome.created == 1 and not outcome.failures
+    store.refresh(es, names)
+    found = es.search(index=names.articles, query={"term": {"tags": "grens"}})["hits"]["hits"]
+    assert [hit["_id"] for hit in found] == ["long-keywords"]
+    assert found[0]["_source"]["authors"] == [huge]  # kept in _source, just not a term
