@@ -246,6 +246,7 @@ if (params.revision != null && ctx._source.content_hash == params.old_hash
   ctx._source.word_count = params.word_count;
   ctx._source.minhash = params.minhash;
   ctx._source.lsh_bands = params.lsh_bands;
+  if (ctx._source.extraction != null) { ctx._source.extraction.truncated = params.truncated; }
   ctx._source.revised_at = params.now;
   ctx._source.revision_count = params.revision;
 }
@@ -326,6 +327,7 @@ def _article_action(check: Check, now: datetime) -> dict[str, Any]:
             word_count=count_words(extraction.body),
             minhash=extraction.minhash,
             lsh_bands=list(extraction.lsh_bands),
+            truncated=extraction.truncated,
         )
     return {
         "_op_type": "update",

@@ -147,6 +147,15 @@ def test_edits_are_found_at_each_stage_and_kept_as_revisions(
     early = refetch_due(settings, es, now=seen + timedelta(hours=12))
     assert early.counts["refetch.due"] == 0
 
+    # As if the first version had been cut at the body limit: the revision's flag must replace
+    # it (the edited text is short), not be left behind.
+    names = store.IndexNames(settings.index_prefix)
+    es.update_by_query(
+        index=names.articles,
+        query={"ids": {"values": [first["edited"]["id"]]}},
+        script={"source": "ctx._source.extraction.truncated = true"},
+        refresh=True,
+    )
     site.edited, site.gone, site.flaky_status = V2, True, 503
     day = seen + timedelta(hours=25)
     report = refetch_due(settings, es, now=day)
@@ -162,6 +171,7 @@ def test_edits_are_found_at_each_stage_and_kept_as_revisions(
     assert edited["refetch_stages"] == ["24h"] and edited["last_check_status"] == "revised"
     assert edited["content_hash"] != first["edited"]["content_hash"]
     assert edited["lsh_bands"] != first["edited"]["lsh_bands"]  # fingerprint follows the text
+    assert edited["extraction"]["truncated"] is False  # follows the new text
     assert after["steady"]["last_check_status"] == "unchanged"
     assert after["steady"]["body"] == first["steady"]["body"]
     assert after["steady"]["revision_count"] == 0 and after["steady"]["refetch_stages"] == ["24h"]
