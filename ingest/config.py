@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ingest.errors import ConfigError
 
@@ -54,6 +55,17 @@ class Settings:
     batch_size: int = 200  # entries looked up, fetched and indexed together
     extract_workers: int = 0  # processes for extraction; 0 = one per CPU core
 
+    def __post_init__(self) -> None:
+        # `https://user:password@host` is a common way to write ES_URL. The URL is shown in
+        # messages and logs, so its credentials move to the fields that are never shown
+        # (explicit ES_USERNAME/ES_PASSWORD win).
+        url, username, password = _split_credentials(self.es_url)
+        if url != self.es_url:
+            object.__setattr__(self, "es_url", url)
+            if self.es_username is None and self.es_api_key is None:
+                object.__setattr__(self, "es_username", username)
+                object.__setattr__(self, "es_password", password)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Read `ES_URL`, `ES_USERNAME`, `ES_PASSWORD`, `ES_API_KEY` and `MEDIAMON_*`."""
@@ -88,6 +100,18 @@ class Settings:
         values["fetch"] = fetch
         values.update(overrides)
         return replace(settings, **values)  # type: ignore[arg-type]
+
+
+def _split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """`url` without its user:password part, and the (percent-decoded) user and password."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None, None
+    host = parts.netloc.rpartition("@")[2]
+    bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    return bare, user, password
 
 
 def parse_cidrs(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
