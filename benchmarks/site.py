@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
 
-from ingest.demo import parse_time, summary_of
+from ingest.demo import parse_time, sub_element, summary_of
 from ingest.demo_server import site_file
 from ingest.models import Feed
 
@@ -151,27 +150,21 @@ def _rss(index: int, host: str, port: int, items: list[tuple[str, CorpusPage, in
     """An RSS 2.0 feed. A third declare `<ttl>`, a third `sy:updatePeriod`, as publishers do."""
     ET.register_namespace("sy", SY_NS)
     rss = ET.Element("rss", version="2.0")
-    channel = _sub(rss, "channel")
-    _sub(channel, "title", f"Bench feed {index:02d}")
-    _sub(channel, "link", f"http://{host}:{port}/")
-    _sub(channel, "description", "mediamon benchmark feed")
+    channel = sub_element(rss, "channel")
+    sub_element(channel, "title", f"Bench feed {index:02d}")
+    sub_element(channel, "link", f"http://{host}:{port}/")
+    sub_element(channel, "description", "mediamon benchmark feed")
     if index % 3 == 1:
-        _sub(channel, "ttl", "30")
+        sub_element(channel, "ttl", "30")
     elif index % 3 == 2:
-        _sub(channel, f"{{{SY_NS}}}updatePeriod", "hourly")
-        _sub(channel, f"{{{SY_NS}}}updateFrequency", "2")
+        sub_element(channel, f"{{{SY_NS}}}updatePeriod", "hourly")
+        sub_element(channel, f"{{{SY_NS}}}updateFrequency", "2")
     for url, page, n in items:
-        item = _sub(channel, "item")
-        _sub(item, "title", f"{page.title} ({n})")
-        _sub(item, "link", url)
-        _sub(item, "guid", url, isPermaLink="false")
-        _sub(item, "pubDate", format_datetime(page.published))
-        _sub(item, "description", page.summary)
+        item = sub_element(channel, "item")
+        sub_element(item, "title", f"{page.title} ({n})")
+        sub_element(item, "link", url)
+        sub_element(item, "guid", url, isPermaLink="false")
+        sub_element(item, "pubDate", format_datetime(page.published))
+        sub_element(item, "description", page.summary)
     document: bytes = ET.tostring(rss, encoding="utf-8", xml_declaration=True)
     return document
-
-
-def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrib: Any) -> ET.Element:
-    element = ET.SubElement(parent, tag, attrib)
-    element.text = text
-    return element

@@ -504,7 +504,8 @@ def _feed_document(feed: _FeedSpec, items: list[tuple[_Page, str | None]], port:
     return document
 
 
-def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrib: str) -> ET.Element:
+def sub_element(parent: ET.Element, tag: str, text: str | None = None, **attrib: str) -> ET.Element:
+    """A child element `tag` of `parent` with `text` and attributes (feeds are built so)."""
     element = ET.SubElement(parent, tag, attrib)
     element.text = text
     return element
@@ -522,23 +523,23 @@ def _site_link(feed: _FeedSpec, items: list[tuple[_Page, str | None]], port: int
 
 def _rss(feed: _FeedSpec, items: list[tuple[_Page, str | None]], port: int) -> ET.Element:
     rss = ET.Element("rss", version="2.0")
-    channel = _sub(rss, "channel")
-    _sub(channel, "title", feed.title)
-    _sub(channel, "link", _site_link(feed, items, port))
-    _sub(channel, "description", f"{feed.title} (mediamon demo feed)")
+    channel = sub_element(rss, "channel")
+    sub_element(channel, "title", feed.title)
+    sub_element(channel, "link", _site_link(feed, items, port))
+    sub_element(channel, "description", f"{feed.title} (mediamon demo feed)")
     if feed.language:
-        _sub(channel, "language", feed.language)
-    _sub(channel, "lastBuildDate", format_datetime(items[0][0].published))
+        sub_element(channel, "language", feed.language)
+    sub_element(channel, "lastBuildDate", format_datetime(items[0][0].published))
     for page, query in items:
-        item = _sub(channel, "item")
-        _sub(item, "title", page.title)
-        _sub(item, "link", local_url(page.url, port, query))
+        item = sub_element(channel, "item")
+        sub_element(item, "title", page.title)
+        sub_element(item, "link", local_url(page.url, port, query))
         # The original URL as guid: stable whatever port the demo runs on.
-        _sub(item, "guid", page.url, isPermaLink="false")
-        _sub(item, "pubDate", format_datetime(page.published))
-        _sub(item, "description", page.summary)
+        sub_element(item, "guid", page.url, isPermaLink="false")
+        sub_element(item, "pubDate", format_datetime(page.published))
+        sub_element(item, "description", page.summary)
         if not feed.source:  # a multi-publisher feed names each item's publisher
-            _sub(item, "source", page.publisher, url=_home(page.url, port))
+            sub_element(item, "source", page.publisher, url=_home(page.url, port))
     return rss
 
 
@@ -546,26 +547,26 @@ def _atom(feed: _FeedSpec, items: list[tuple[_Page, str | None]], port: int) -> 
     root = ET.Element("feed", xmlns=ATOM_NS)
     if feed.language:
         root.set(_XML_LANG, feed.language)
-    _sub(root, "title", feed.title)
-    _sub(root, "id", feed.url)
-    _sub(root, "updated", items[0][0].published.isoformat())
-    _sub(root, "link", rel="self", href=local_url(feed.url, port))
-    _sub(root, "link", rel="alternate", href=_site_link(feed, items, port))
-    _sub(_sub(root, "author"), "name", feed.source or feed.title)
+    sub_element(root, "title", feed.title)
+    sub_element(root, "id", feed.url)
+    sub_element(root, "updated", items[0][0].published.isoformat())
+    sub_element(root, "link", rel="self", href=local_url(feed.url, port))
+    sub_element(root, "link", rel="alternate", href=_site_link(feed, items, port))
+    sub_element(sub_element(root, "author"), "name", feed.source or feed.title)
     for page, query in items:
-        entry = _sub(root, "entry")
-        _sub(entry, "title", page.title)
-        _sub(
+        entry = sub_element(root, "entry")
+        sub_element(entry, "title", page.title)
+        sub_element(
             entry, "link", rel="alternate", type="text/html", href=local_url(page.url, port, query)
         )
-        _sub(entry, "id", page.url)
-        _sub(entry, "published", page.published.isoformat())
-        _sub(entry, "updated", page.published.isoformat())
-        _sub(entry, "summary", page.summary)
+        sub_element(entry, "id", page.url)
+        sub_element(entry, "published", page.published.isoformat())
+        sub_element(entry, "updated", page.published.isoformat())
+        sub_element(entry, "summary", page.summary)
         if not feed.source:
-            source = _sub(entry, "source")
-            _sub(source, "id", _home(page.url, port))
-            _sub(source, "title", page.publisher)
+            source = sub_element(entry, "source")
+            sub_element(source, "id", _home(page.url, port))
+            sub_element(source, "title", page.publisher)
     return root
 
 

@@ -20,7 +20,7 @@ from pytest_httpserver import HTTPServer
 from ingest import dedupe, store
 from ingest.config import Settings
 from ingest.errors import StoreError
-from ingest.models import Feed
+from ingest.models import Feed, RunReport
 from ingest.pipeline import run_feeds
 
 pytestmark = pytest.mark.es
@@ -72,12 +72,21 @@ def indexed(es: Elasticsearch, settings: Settings) -> dict[str, dict[str, object
     return {hit["_id"]: hit["_source"] for hit in response["hits"]["hits"]}
 
 
+def run_through(proxy: EsFaultProxy, feed: Feed, settings: Settings) -> RunReport:
+    """One run whose Elasticsearch traffic goes through the fault proxy."""
+    via_proxy = replace(settings, es_url=proxy.url)
+    client = store.connect(via_proxy)
+    try:
+        return run_feeds([feed], via_proxy, client)
+    finally:
+        client.close()
+
+
 def test_bulk_rejected_with_429_is_retried_until_it_lands(
     news_site: Feed, settings: Settings, es: Elasticsearch, proxy: EsFaultProxy
 ) -> None:
     proxy.reject_next("/_bulk", times=2, status=429)
-    via_proxy = replace(settings, es_url=proxy.url)
-    report = run_feeds([news_site], via_proxy, store.connect(via_proxy))
+    report = run_through(proxy, news_site, settings)
     assert report.counts["articles.new"] == 12 and not report.failures
     assert proxy.requests["PUT /_bulk"] >= 3, proxy.requests  # two rejected, then accepted
     assert len(indexed(es, settings)) == 12
@@ -133,10 +142,8 @@ def test_article_refused_with_a_400_is_dead_lettered_once_and_not_retried(
     refused_id = dedupe.document_id(dedupe.canonical_url(refused_url))
     # The real node answers the bulk with a 200 whose item for this article is a real 400.
     proxy.corrupt_document(refused_id, {"published_at": "not a date"})
-    via_proxy = replace(settings, es_url=proxy.url)
-    client = store.connect(via_proxy)
 
-    first = run_feeds([news_site], via_proxy, client)
+    first = run_through(proxy, news_site, settings)
     c = first.counts
     assert (c["articles.new"], c["entries.dead_lettered"], c["entries.index_failed"]) == (11, 1, 0)
     assert first.failures["dead_letter:mapper_parsing_exception"] == 1
@@ -154,7 +161,7 @@ def test_article_refused_with_a_400_is_dead_lettered_once_and_not_retried(
 
     # The next poll does not try it again: a 400 is the document's fault and would repeat.
     pages = page_requests(httpserver)
-    second = run_feeds([news_site], via_proxy, client)
+    second = run_through(proxy, news_site, settings)
     assert second.counts["articles.new"] == 0 and second.counts["entries.dead_lettered"] == 0
     assert page_requests(httpserver) == pages and not second.failures
     assert es.get(index=names.dead_letters, id=refused_id)["_source"] == letter
@@ -162,7 +169,7 @@ def test_article_refused_with_a_400_is_dead_lettered_once_and_not_retried(
     # Met again (the feed's state lost, so its entries are looked up anew), it is fetched
     # and refused again: the same dead letter counts a second attempt, nothing else changes.
     es.delete_by_query(index=names.feeds, query={"match_all": {}}, refresh=True)
-    third = run_feeds([news_site], via_proxy, client)
+    third = run_through(proxy, news_site, settings)
     c = third.counts
     assert (c["entries.known"], c["articles.new"], c["entries.dead_lettered"]) == (11, 0, 1)
     assert c["entries.seen"] == third.accounted_entries() == 12
@@ -185,8 +192,7 @@ def test_bulk_request_refused_whole_is_retried_not_dead_lettered(
 ) -> None:
     """A 400 for the whole request says nothing about any one document."""
     proxy.reject_next("/_bulk", times=1, status=400)
-    via_proxy = replace(settings, es_url=proxy.url)
-    report = run_feeds([news_site], via_proxy, store.connect(via_proxy))
+    report = run_through(proxy, news_site, settings)
     assert report.counts["entries.index_failed"] == 12 and not report.counts["articles.new"]
     assert report.counts["entries.seen"] == report.accounted_entries()
     names = store.IndexNames(settings.index_prefix)

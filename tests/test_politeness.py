@@ -13,6 +13,7 @@ import itertools
 import pickle
 import socket
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -124,6 +125,32 @@ async def attempt(http: HttpClient, url: str) -> FetchError | None:
     return None
 
 
+def fetch_concurrently(
+    answer: Answer,
+    pages: list[tuple[str, str]],
+    limits: FetchLimits = LIMITS,
+    *,
+    respect_robots: bool = True,
+) -> tuple[Site, Counter[str]]:
+    """Fetch the (host, path) pages all at once from a server answering `answer`; return
+    what the server saw and the client's stats."""
+
+    async def scenario() -> tuple[Site, Counter[str]]:
+        async with (
+            serve(answer) as site,
+            HttpClient(limits, LOCAL, respect_robots=respect_robots) as http,
+        ):
+            await asyncio.gather(*(http.fetch_page(site.url(h, p)) for h, p in pages))
+            return site, http.stats
+
+    return run(scenario())
+
+
+def on_a(n: int) -> list[tuple[str, str]]:
+    """`n` distinct pages on host a."""
+    return [("a", f"/p{i}") for i in range(n)]
+
+
 def gaps(hits: list[Hit]) -> list[float]:
     times = sorted(h.at for h in hits)
     return [b - a for a, b in itertools.pairwise(times)]
@@ -133,16 +160,7 @@ def gaps(hits: list[Hit]) -> list[float]:
 
 
 def test_crawl_delay_spaces_requests_to_the_host_across_concurrent_tasks() -> None:
-    async def scenario() -> tuple[Site, Any]:
-        async with (
-            serve(robots("User-agent: *\nCrawl-delay: 0.5\n")) as site,
-            HttpClient(LIMITS, LOCAL) as http,
-        ):
-            urls = [site.url("a", f"/p{i}") for i in range(4)]
-            await asyncio.gather(*(http.fetch_page(u) for u in urls))
-            return site, http.stats
-
-    site, stats = run(scenario())
+    site, stats = fetch_concurrently(robots("User-agent: *\nCrawl-delay: 0.5\n"), on_a(4))
     hits = site.seen("a")
     assert next(h.path for h in hits) == "/robots.txt" and len(hits) == 5
     # robots.txt, then each page at least 0.5 s after the request before it started
@@ -161,13 +179,7 @@ def test_crawl_delay_for_our_user_agent_wins_and_other_hosts_are_not_slowed() ->
             return 200, {"Content-Type": "text/plain"}, rules[host].encode()
         return page()
 
-    async def scenario() -> Site:
-        async with serve(answer) as site, HttpClient(LIMITS, LOCAL) as http:
-            urls = [site.url(h, f"/p{i}") for i in range(3) for h in "ab"]
-            await asyncio.gather(*(http.fetch_page(u) for u in urls))
-            return site
-
-    site = run(scenario())
+    site, _ = fetch_concurrently(answer, [(h, f"/p{i}") for i in range(3) for h in "ab"])
     a_gaps = gaps(site.seen("a"))
     assert all(0.4 - SLACK <= gap < 2 for gap in a_gaps), a_gaps
     b_pages = site.seen("b", pages_only=True)
@@ -175,46 +187,22 @@ def test_crawl_delay_for_our_user_agent_wins_and_other_hosts_are_not_slowed() ->
 
 
 def test_crawl_delay_above_the_cap_is_clamped() -> None:
-    async def scenario() -> Site:
-        async with serve(robots("User-agent: *\nCrawl-delay: 3600\n")) as site:
-            limits = replace(LIMITS, max_crawl_delay=0.3)
-            async with HttpClient(limits, LOCAL) as http:
-                urls = [site.url("a", f"/p{i}") for i in range(3)]
-                await asyncio.gather(*(http.fetch_page(u) for u in urls))
-                return site
-
-    site = run(scenario())
+    limits = replace(LIMITS, max_crawl_delay=0.3)
+    site, _ = fetch_concurrently(robots("User-agent: *\nCrawl-delay: 3600\n"), on_a(3), limits)
     assert all(0.3 - SLACK <= gap < 1.5 for gap in gaps(site.seen("a"))), gaps(site.seen("a"))
 
 
 @pytest.mark.parametrize("value", ["soon", "-2", "nan", "inf", ""])
 def test_unusable_crawl_delay_is_ignored(value: str) -> None:
-    async def scenario() -> tuple[Site, Any]:
-        async with (
-            serve(robots(f"User-agent: *\nCrawl-delay: {value}\n")) as site,
-            HttpClient(LIMITS, LOCAL) as http,
-        ):
-            urls = [site.url("a", f"/p{i}") for i in range(4)]
-            await asyncio.gather(*(http.fetch_page(u) for u in urls))
-            return site, http.stats
-
-    site, stats = run(scenario())
+    site, stats = fetch_concurrently(robots(f"User-agent: *\nCrawl-delay: {value}\n"), on_a(4))
     hits = site.seen("a")
     assert stats["host_waits"] == 0
     assert len(hits) == 5 and hits[-1].at - hits[0].at < 0.45  # 2 s with a 0.5 s delay
 
 
 def test_crawl_delay_is_not_applied_without_robots() -> None:
-    async def scenario() -> Site:
-        async with (
-            serve(robots("User-agent: *\nCrawl-delay: 5\n")) as site,
-            HttpClient(LIMITS, LOCAL, respect_robots=False) as http,
-        ):
-            urls = [site.url("a", f"/p{i}") for i in range(3)]
-            await asyncio.gather(*(http.fetch_page(u) for u in urls))
-            return site
-
-    site = run(scenario())
+    answer = robots("User-agent: *\nCrawl-delay: 5\n")
+    site, _ = fetch_concurrently(answer, on_a(3), respect_robots=False)
     assert [h.path for h in site.hits].count("/robots.txt") == 0
     assert max(gaps(site.hits)) < 1
 
