@@ -208,8 +208,7 @@ async def _poll(
     try:
         if state.url != feed.url:  # the URL changed in the feeds file: forget the old one's
             state.url = feed.url
-            _forget_document(state)
-            state.etag, state.last_modified = None, None
+            _forget_document(state)  # validators included
         elif state.next_poll_after and state.next_poll_after > now:
             report.count("feeds.backing_off")
             return []

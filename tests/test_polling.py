@@ -144,8 +144,8 @@ def page_requests(server: HTTPServer) -> int:
     return sum(1 for request, _ in server.log if request.path.startswith("/story/"))
 
 
-def feed_state(es: Elasticsearch, settings: Settings) -> FeedState:
-    return store.load_feed_states(es, store.IndexNames(settings.index_prefix), ["lying"])["lying"]
+def feed_state(es: Elasticsearch, settings: Settings, name: str = "lying") -> FeedState:
+    return store.load_feed_states(es, store.IndexNames(settings.index_prefix), [name])[name]
 
 
 @pytest.fixture
@@ -211,3 +211,25 @@ def test_only_the_new_entry_is_fetched_and_the_interval_adapts(
     quiet = run_feeds([feed], run_settings, es)  # polled anyway: nothing new, so slower
     assert quiet.counts["feeds.unchanged"] == 1
     assert feed_state(es, run_settings).poll_interval == 900
+
+
+@pytest.mark.es
+def test_a_feed_moved_to_a_new_url_is_read_there_without_the_old_validators(
+    httpserver: HTTPServer, pages: list[str], run_settings: Settings, es: Elasticsearch
+) -> None:
+    body, conditional = rss(httpserver, pages[:3], NOW), []
+
+    def handler(request: Request) -> Response:
+        conditional.append(request.headers.get("If-None-Match"))
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Response(status=304, headers={"ETag": '"v1"'})
+        return Response(body, content_type="application/rss+xml", headers={"ETag": '"v1"'})
+
+    for path in ("/old.xml", "/new.xml"):  # the same server software, the same ETag scheme
+        httpserver.expect_request(path).respond_with_handler(handler)
+    run_feeds([Feed("wire", httpserver.url_for("/old.xml"))], run_settings, es)
+    moved = run_feeds([Feed("wire", httpserver.url_for("/new.xml"))], run_settings, es)
+    assert conditional == [None, None]  # the old URL's ETag is not sent to the new one
+    assert moved.counts["feeds.not_modified"] == 0 and moved.counts["entries.seen"] == 3
+    assert moved.counts["entries.known"] == 3 and moved.counts["articles.new"] == 0
+    assert feed_state(es, run_settings, "wire").url == httpserver.url_for("/new.xml")
