@@ -5,15 +5,8 @@ scheme, resolves the host itself and refuses non-public addresses (the egress gu
 within the global and per-host concurrency limits, the connect/read timeouts, a wall-clock
 deadline and a cap on the decoded body size. Pages also honour robots.txt.
 
-Politeness towards one host, for the client's life (one run), see `_HostState`:
-- a page request starts at least the host's robots.txt `Crawl-delay` after the previous
-  request to that host started (clamped to `FetchLimits.max_crawl_delay`);
-- after a 429 or 503 with `Retry-After` (seconds or an HTTP date), the host is not asked again
-  before then: requests wait if that is at most `max_retry_after_wait` away, else fail fast;
-- after `host_failure_limit` consecutive transient failures (connect_error, timeout, deadline,
-  dns_error, http_5xx) the host is paused for `host_failure_cooldown`, doubling while it keeps
-  failing: its requests fail fast instead of each waiting for its own timeout.
-A request failing fast is `host_backoff`, with `retry_after` set to when the host may be asked.
+Every request also waits its turn with its host (`ingest.politeness`): robots.txt
+Crawl-delay, Retry-After, and a pause for a host that keeps failing (`host_backoff`).
 
 Every failure is raised as a `FetchError` whose `reason` is one of:
 
@@ -36,9 +29,8 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import urljoin
 
 import httpcore
@@ -48,8 +40,9 @@ from protego import Protego
 from ingest.config import FetchLimits
 from ingest.errors import FetchError, PermanentFetchError, TransientFetchError
 from ingest.models import Page
+from ingest.politeness import HostPacing, parse_retry_after
 
-__all__ = ["FeedResponse", "HttpClient", "check_egress", "decode_html", "parse_retry_after"]
+__all__ = ["FeedResponse", "HttpClient", "check_egress", "decode_html"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -63,12 +56,6 @@ ACCEPT_ENCODING = "gzip, deflate"
 ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309 §2.5: parse at least the first 500 KiB, ignore the rest
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 IDLE_CONNECTIONS_PER_SLOT = 4  # pooled connections per concurrent request (see _guarded_transport)
-# A Retry-After further away than this is taken as this: a run is over long before, and a
-# failed feed is polled again within a day at most anyway (pipeline.FEED_BACKOFF_MAX).
-RETRY_AFTER_MAX = timedelta(days=1)
-HOST_PAUSE_MAX = 3600.0  # a failing host's pause stops doubling here (seconds)
-# Transient failures that say the host itself is unwell; a 429 says "slower", not "down".
-_HOST_FAILURES = re.compile(r"connect_error|timeout|deadline|dns_error|http_5\d\d")
 
 
 @dataclass(frozen=True)
@@ -303,47 +290,6 @@ def _parse_url(raw: str, url: str, base: httpx.URL | None = None) -> httpx.URL:
     return parsed.copy_with(fragment=None)
 
 
-def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
-    """A `Retry-After` value (RFC 9110 §10.2.3: delay-seconds or an HTTP-date) as a time.
-
-    None for garbage, a negative or zero delay and a date not after `now`; a time further
-    away than `RETRY_AFTER_MAX` is taken as `now + RETRY_AFTER_MAX`.
-    """
-    value = (value or "").strip()
-    if not value:
-        return None
-    if value.isascii() and value.isdigit():  # 1*DIGIT: no sign, no fraction
-        seconds = int(value)
-        if seconds <= 0:
-            return None
-        return now + min(timedelta(seconds=min(seconds, 10**9)), RETRY_AFTER_MAX)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:  # "-0000": UTC, per RFC 5322
-        when = when.replace(tzinfo=UTC)
-    if when <= now:
-        return None
-    return min(when, now + RETRY_AFTER_MAX)
-
-
-@dataclass
-class _HostState:
-    """What one client knows of one host: when it may be asked next, and how it has fared.
-
-    Times are `time.monotonic()`. `lock` orders the requests to the host: each takes its turn
-    under it (see `HttpClient._take_turn`), so spacing holds across concurrent tasks.
-    """
-
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    last_start: float | None = None  # when the latest request to the host was sent
-    not_before: float = 0.0  # Retry-After: no request before this
-    consecutive_failures: int = 0  # transient failures of the host itself, in a row
-    paused_until: float = 0.0  # after too many failures: requests fail fast until then
-    pauses: int = 0  # pauses since the last success (each twice as long as the one before)
-
-
 class HttpClient:
     """Async HTTP client for feeds, pages and robots.txt, with the guarantees of this module.
 
@@ -371,7 +317,7 @@ class HttpClient:
         )
         self._all_slots = asyncio.Semaphore(limits.concurrency)
         self._host_slots: dict[str, asyncio.Semaphore] = {}
-        self._hosts: dict[str, _HostState] = {}
+        self._pacing = HostPacing(limits, self.stats)
         self._robots: dict[str, Protego | str] = {}  # origin -> rules, or why unavailable
         self._robots_locks: dict[str, asyncio.Lock] = {}
 
@@ -483,74 +429,22 @@ class HttpClient:
         short Retry-After), then a global slot: a request waiting for its host holds no slot
         that another host's request could use.
         """
-        host = self._hosts.setdefault(target.host, _HostState())
+        host = self._pacing.host(target.host)
         per_host = self._host_slots.setdefault(target.host, asyncio.Semaphore(self.limits.per_host))
         async with per_host:
             async with host.lock:
-                await self._take_turn(host, target, url, crawl_delay)
+                await self._pacing.take_turn(host, url, crawl_delay)
                 await self._all_slots.acquire()
                 host.last_start = time.monotonic()
             try:
                 response = await self._send(target, url, ask)
             except FetchError as exc:
-                self._record_outcome(host, target, exc)
+                self._pacing.record(host, exc)
                 raise
             finally:
                 self._all_slots.release()
-        self._record_outcome(host, target, None)
+        self._pacing.record(host, None)
         return response
-
-    async def _take_turn(
-        self, host: _HostState, target: httpx.URL, url: str, crawl_delay: float
-    ) -> None:
-        """Return when a request to `host` may start, or raise `host_backoff` if not soon.
-
-        Called under `host.lock`. Loops because a request in flight may pause the host or set
-        a Retry-After while this one sleeps.
-        """
-        while True:
-            now = time.monotonic()
-            if host.paused_until > now:
-                why = f"{host.consecutive_failures} failures in a row"
-                raise self._backoff(target, url, host.paused_until, why)
-            if host.not_before - now > self.limits.max_retry_after_wait:
-                raise self._backoff(target, url, host.not_before, "Retry-After")
-            start = host.not_before
-            if host.last_start is not None:
-                start = max(start, host.last_start + crawl_delay)
-            if start <= now:
-                return
-            self.stats["host_waits"] += 1
-            await asyncio.sleep(start - now)
-
-    def _backoff(self, target: httpx.URL, url: str, until: float, why: str) -> TransientFetchError:
-        seconds = until - time.monotonic()
-        retry_after = datetime.now(UTC) + timedelta(seconds=seconds)
-        detail = f"{target.host}: {why}, not asked again for {seconds:.0f}s"
-        return TransientFetchError("host_backoff", url, detail, retry_after=retry_after)
-
-    def _record_outcome(
-        self, host: _HostState, target: httpx.URL, error: FetchError | None
-    ) -> None:
-        """Keep a Retry-After and count the host's failures; any other outcome (a success,
-        a 404, a 429, a refused body) shows the host answering and resets the count."""
-        now = time.monotonic()
-        if error is not None and error.retry_after is not None:
-            wait = (error.retry_after - datetime.now(UTC)).total_seconds()
-            host.not_before = max(host.not_before, now + wait)
-            self.stats["retry_after"] += 1
-        if error is None or not _HOST_FAILURES.fullmatch(error.reason):
-            host.consecutive_failures = host.pauses = 0
-            return
-        host.consecutive_failures += 1
-        # Paused only when not paused already: the requests that were in flight when the limit
-        # was reached fail too, and must not double the pause each. After a pause the count
-        # is still over the limit, so the first request failing again pauses the host again.
-        if host.consecutive_failures >= self.limits.host_failure_limit and host.paused_until <= now:
-            cooldown = self.limits.host_failure_cooldown * 2**host.pauses
-            host.paused_until = now + min(cooldown, HOST_PAUSE_MAX)
-            host.pauses += 1
-            self.stats["hosts_paused"] += 1
 
     async def _send(self, target: httpx.URL, url: str, ask: _Ask) -> _Response:
         self.stats["requests"] += 1

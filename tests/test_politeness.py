@@ -26,7 +26,8 @@ import pytest
 
 from ingest.config import FetchLimits
 from ingest.errors import FetchError, TransientFetchError
-from ingest.http import HttpClient, parse_retry_after
+from ingest.http import HttpClient
+from ingest.politeness import parse_retry_after
 
 T = TypeVar("T")
 LOCAL = (ip_network("127.0.0.0/8"),)
