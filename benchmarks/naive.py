@@ -74,7 +74,7 @@ def _index_one(
         article = _article(candidate, Extraction(), language, fetched_at, f"page:{exc.reason}")
     try:
         es.create(
-            index=names.article_index(article.published_at),
+            index=store.index_of_new_article(names, article),
             id=article.id,
             document=article.to_document(),
         )

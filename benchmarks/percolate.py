@@ -195,11 +195,7 @@ def main() -> None:
             store.bulk_index(es, names, batch)
             store.refresh(es, names)
         ids = [a.id for a in batch]
-        groups = alerts.language_groups(names)
-
-        def same(rule: alerts.Rule) -> dict[str, Any]:
-            return alerts.article_query(rule, groups)
-
+        same = alerts.article_query
         # One untimed round of each, so neither pays for cold caches.
         pairs_by_percolate(es, names, batch)
         pairs_by_msearch(es, names, rules, ids, same)

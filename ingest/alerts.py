@@ -51,6 +51,7 @@ from ingest import store
 from ingest.config import Settings
 from ingest.errors import ConfigError, FetchError, StoreError
 from ingest.http import HttpClient
+from ingest.language_groups import group_of, narrowed_to_group
 from ingest.models import AlertHit, Article, RunReport
 from ingest.notify import DeliverySettings, Notifier, Target, parse_targets, redact
 from ingest.search import SearchHit, date_bound, search_hit, text_query
@@ -377,7 +378,7 @@ def _write_rules(es: Elasticsearch, names: IndexNames, rules: Sequence[Rule]) ->
     now = datetime.now(UTC)
     stored = _stored_hashes(es, names)
     new_groups = _ensure_group_indices(es, names)
-    groups = language_groups(names)
+    groups = list(store.article_groups())
     result = SyncResult()
     rule_actions: list[dict[str, Any]] = []
     group_actions: list[dict[str, Any]] = []
@@ -437,32 +438,11 @@ def stored_rules(es: Elasticsearch, names: IndexNames) -> list[Rule]:
 
 # -- percolation and hits --------------------------------------------------------------------
 #
-# Every article mapping field is analysed with every language's analyzer (`title.nl`,
-# `title.de`, ...); percolating a document against the full mapping means running all 16
-# analyzers over each text, which costs ten times what the matching does. Rules are
-# therefore also kept in one percolation index per language group, `<rules>-<group>`,
-# whose mapping is the article mapping with only that group's subfield (`neutral`: none):
-# each article is percolated against its own language's index, analysed the neutral way and
-# its own language's way, with the same query (`title.*` expands to what the index has).
-# One `_msearch` carries the batch's groups: one request per batch.
-
-NEUTRAL = "neutral"  # articles in a language without its own analyzer (pl, und, ...)
-CJK_LANGUAGES = ("ja", "ko", "zh")  # analysed by the `cjk` subfield
-
-
-def language_groups(names: IndexNames) -> list[str]:
-    """The per-language subfields of the article mapping, and `neutral`."""
-    properties = store.load_template("articles", names)["template"]["mappings"]["properties"]
-    subfields = {key for spec in properties.values() for key in spec.get("fields", {})}
-    return [*sorted(subfields), NEUTRAL]
-
-
-def group_of(language: str, groups: Sequence[str]) -> str:
-    if language in groups and language != NEUTRAL:
-        return language
-    if language in CJK_LANGUAGES and "cjk" in groups:
-        return "cjk"
-    return NEUTRAL
+# Rules are kept in one percolation index per language group, `<rules>-<group>`, mapped like
+# that group's article indices (`ingest.language_groups`): each article is percolated
+# against its own group's index, analysed the neutral way and its own language's way only,
+# with the same query (`title.*` expands to what the index has). One `_msearch` carries the
+# batch's groups: one request per batch.
 
 
 def _groups_of(rule: Rule, groups: Sequence[str]) -> set[str]:
@@ -477,11 +457,8 @@ def group_index(names: IndexNames, group: str) -> str:
 
 def _group_index_body(names: IndexNames, group: str) -> dict[str, Any]:
     template: dict[str, Any] = store.load_template("rules", names)["template"]
-    for spec in template["mappings"]["properties"].values():
-        if "fields" in spec:
-            spec["fields"] = {k: v for k, v in spec["fields"].items() if k == group}
-            if not spec["fields"]:
-                del spec["fields"]
+    mappings = template["mappings"]
+    mappings["properties"] = narrowed_to_group(mappings["properties"], group)
     # A rule naming another language's subfield (`title.nl:…`) must still be stored here;
     # mapped as text it is simply never present in this group's documents.
     template["settings"]["index.percolator.map_unmapped_fields_as_text"] = True
@@ -491,7 +468,7 @@ def _group_index_body(names: IndexNames, group: str) -> dict[str, Any]:
 def _ensure_group_indices(es: Elasticsearch, names: IndexNames) -> set[str]:
     """Create the missing per-language percolation indices; return the groups created."""
     created = set()
-    for group in language_groups(names):
+    for group in store.article_groups():
         index = group_index(names, group)
         body = _group_index_body(names, group)
         if es.indices.exists(index=index):
@@ -523,7 +500,7 @@ def percolate(es: Elasticsearch, names: IndexNames, articles: Sequence[Article])
     A group with more than `PERCOLATE_PAGE` matching rules is paged (rules sorted by id).
     """
     matches = Matches()
-    groups = language_groups(names)
+    groups = store.article_groups()
     slots: dict[str, list[Article]] = defaultdict(list)
     for article in articles:
         slots[group_of(article.language, groups)].append(article)
@@ -975,14 +952,13 @@ def check_spikes(
     rules = [rule for rule in stored_rules(es, names) if rule.spike]
     if not rules:
         return []
-    groups = language_groups(names)
     day_ago, start = now - timedelta(days=1), now - timedelta(days=SPIKE_DAYS + 1)
     response = es.options(ignore_status=404).search(
         index=names.articles,
         size=0,
         query={"range": {"published_at": {"gte": start.isoformat(), "lt": now.isoformat()}}},
         aggs={"rules": {
-            "filters": {"filters": {rule.id: article_query(rule, groups) for rule in rules}},
+            "filters": {"filters": {rule.id: article_query(rule) for rule in rules}},
             "aggs": {"window": {"date_range": {"field": "published_at", "keyed": True, "ranges": [
                 {"key": "before", "from": start.isoformat(), "to": day_ago.isoformat()},
                 {"key": "last", "from": day_ago.isoformat(), "to": now.isoformat()},
@@ -1067,40 +1043,12 @@ def list_rules(es: Elasticsearch, names: IndexNames) -> list[RuleSummary]:
     return [RuleSummary(r, articles.get(r.id, 0), alerts.get(r.id, {})) for r in rules]
 
 
-def article_query(rule: Rule, groups: Sequence[str]) -> dict[str, Any]:
+def article_query(rule: Rule) -> dict[str, Any]:
     """`rule` as a query over indexed articles that matches what percolation matches: each
-    article through the neutral fields and its own language group's subfields.
-
-    (One difference remains: a rule naming a subfield explicitly, `title.nl:…`, can match
-    a German article here, whose `title.nl` exists in the articles index; never when
-    percolating, where German articles have no `title.nl`.)
-    """
-    clauses: list[dict[str, Any]] = []
-    covered: list[str] = []
-    for group in groups:
-        if group == NEUTRAL:
-            continue
-        languages = list(CJK_LANGUAGES) if group == "cjk" else [group]
-        covered += languages
-        clauses.append({"bool": {
-            "filter": [{"terms": {"language": languages}}],
-            "must": [_text_query_in(rule.query, group)],
-        }})  # fmt: skip
-    clauses.append({"bool": {
-        "must_not": [{"terms": {"language": covered}}],
-        "must": [_text_query_in(rule.query, None)],
-    }})  # fmt: skip
+    article index maps the neutral fields and one language group's subfields, as the
+    percolation index of that group does, so `title.*` expands to the same fields in both."""
     restrictions = rule.percolator_query()["bool"]["filter"]
-    return {"bool": {"should": clauses, "minimum_should_match": 1, "filter": restrictions}}
-
-
-def _text_query_in(query: str, group: str | None) -> dict[str, Any]:
-    """`search.text_query` with its `field.*` patterns narrowed to one group's subfield."""
-    built = text_query(query)
-    fields: list[str] = built["query_string"]["fields"]
-    narrowed = [f.replace(".*", f".{group}") for f in fields if ".*" in f] if group else []
-    built["query_string"]["fields"] = [f for f in fields if ".*" not in f] + narrowed
-    return built
+    return {"bool": {"must": [text_query(rule.query)], "filter": restrictions}}
 
 
 def test_rule(
@@ -1112,7 +1060,7 @@ def test_rule(
 ) -> tuple[int, list[SearchHit]]:
     """What `rule` matches among the indexed articles, as percolation would have matched
     them: for writing and tuning rules. Best matches first; newest first among equals."""
-    clauses = [article_query(rule, language_groups(names))]
+    clauses = [article_query(rule)]
     if since:
         clauses.append({"range": {"published_at": {"gte": date_bound(since)}}})
     response = es.options(ignore_status=404).search(

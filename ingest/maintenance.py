@@ -23,8 +23,10 @@ def _month_number(year: int, month: int) -> int:
 
 
 def article_index_months(es: Elasticsearch, names: IndexNames) -> dict[str, tuple[int, int]]:
-    """Every monthly article index under this prefix, with its (year, month)."""
-    pattern = re.compile(rf"^{re.escape(names.articles)}-(\d{{4}})\.(\d{{2}})$")
+    """Every monthly article index under this prefix, with its (year, month): one per
+    language group (`<prefix>-articles-2021.11-nl`), or per month alone (before mapping
+    version 3: `<prefix>-articles-2021.11`)."""
+    pattern = re.compile(rf"^{re.escape(names.articles)}-(\d{{4}})\.(\d{{2}})(?:-[a-z]+)?$")
     response = es.options(ignore_status=404).indices.get(
         index=f"{names.articles}-*", expand_wildcards="open,closed"
     )

@@ -7,6 +7,7 @@ prefix and installs them. Functions take the client and the `IndexNames` as argu
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -22,6 +23,7 @@ from elasticsearch import ApiError, Elasticsearch, helpers
 
 from ingest.config import Settings
 from ingest.errors import StoreError
+from ingest.language_groups import group_of, groups_of_mapping, narrowed_to_group
 from ingest.models import Article, FeedState, RunReport
 
 MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
@@ -36,11 +38,16 @@ class IndexNames:
 
     @property
     def articles(self) -> str:
-        """The alias over every monthly article index: search and look-ups go here."""
+        """The alias over every article index: search and look-ups go here."""
         return f"{self.prefix}-articles"
 
-    def article_index(self, published_at: datetime) -> str:
-        return f"{self.prefix}-articles-{published_at:%Y.%m}"
+    def article_index(self, published_at: datetime, group: str) -> str:
+        """The index of a month's articles in one language group (`ingest.language_groups`):
+        `<prefix>-articles-2021.11-nl`."""
+        return f"{self.prefix}-articles-{published_at:%Y.%m}-{group}"
+
+    def article_template(self, group: str) -> str:
+        return f"{self.prefix}-articles-{group}"
 
     @property
     def feeds(self) -> str:
@@ -143,6 +150,33 @@ def load_template(name: str, names: IndexNames) -> dict[str, Any]:
     return template
 
 
+@functools.cache
+def article_groups() -> tuple[str, ...]:
+    """The language groups of the article mapping (`ingest.language_groups`)."""
+    properties = load_template("articles", IndexNames())["template"]["mappings"]["properties"]
+    return tuple(groups_of_mapping(properties))
+
+
+def index_of_new_article(names: IndexNames, article: Article) -> str:
+    """Where a new article goes: its publication month's index for its language group."""
+    return names.article_index(article.published_at, group_of(article.language, article_groups()))
+
+
+def article_group_templates(names: IndexNames) -> dict[str, dict[str, Any]]:
+    """`mappings/articles.json` as one index template per language group, by template name:
+    each matches its group's monthly indices and maps only that group's subfields."""
+    base = load_template("articles", names)
+    templates = {}
+    for group in article_groups():
+        template = json.loads(json.dumps(base))
+        template["index_patterns"] = [f"{names.articles}-*-{group}"]
+        mappings = template["template"]["mappings"]
+        mappings["properties"] = narrowed_to_group(mappings["properties"], group)
+        template["_meta"]["language_group"] = group
+        templates[names.article_template(group)] = template
+    return templates
+
+
 def _include_fields(template: dict[str, Any], base: dict[str, Any]) -> None:
     """Add `base`'s field mapping and analyzers to `template` (rules.json takes the article
     fields from articles.json this way, so they are written down once)."""
@@ -162,11 +196,17 @@ def install_templates(
     """Install (or upgrade) the index templates and create the fixed-name indices. Idempotent."""
     installed = []
     for name in templates:
-        body = load_template(name, names)
-        template_name = f"{names.prefix}-{name}"
-        es.indices.put_index_template(name=template_name, **body)
-        _add_new_fields(es, body)
-        installed.append(template_name)
+        if name == "articles":
+            # Until mapping version 3, one template covered every article index; its pattern
+            # overlaps the group templates', at the same priority.
+            es.options(ignore_status=404).indices.delete_index_template(name=names.articles)
+            bodies = article_group_templates(names)
+        else:
+            bodies = {f"{names.prefix}-{name}": load_template(name, names)}
+        for template_name, body in bodies.items():
+            es.indices.put_index_template(name=template_name, **body)
+            _add_new_fields(es, body)
+            installed.append(template_name)
     for index in (
         names.feeds,
         names.runs,
@@ -195,7 +235,7 @@ def _add_new_fields(es: Elasticsearch, template: dict[str, Any]) -> None:
 
 
 def find_known(es: Elasticsearch, names: IndexNames, ids: list[str]) -> dict[str, str]:
-    """Which of `ids` are indexed already, mapped to the monthly index holding each."""
+    """Which of `ids` are indexed already, mapped to the index holding each."""
     if not ids:
         return {}
     try:
@@ -209,7 +249,7 @@ def find_known(es: Elasticsearch, names: IndexNames, ids: list[str]) -> dict[str
 
 @dataclass(frozen=True)
 class StoredArticle:
-    """An indexed article: its id, the monthly index holding it, and its `_source`."""
+    """An indexed article: its id, the index holding it, and its `_source`."""
 
     id: str
     index: str
@@ -320,7 +360,7 @@ class BulkOutcome:
 
 
 def bulk_index(es: Elasticsearch, names: IndexNames, articles: Iterable[Article]) -> BulkOutcome:
-    """Create-only bulk write of new articles into their monthly indices.
+    """Create-only bulk write of new articles into their indices (`index_of_new_article`).
 
     429s are retried with backoff by the helper; every other item-level error is counted
     under `index:<error type>` and returned, never ignored. The articles refused with a 4xx
@@ -329,7 +369,7 @@ def bulk_index(es: Elasticsearch, names: IndexNames, articles: Iterable[Article]
     actions = (
         {
             "_op_type": "create",
-            "_index": names.article_index(article.published_at),
+            "_index": index_of_new_article(names, article),
             "_id": article.id,
             "_source": article.to_document(),
         }
@@ -426,7 +466,7 @@ def dead_letter(
             "url": article.url,
             "canonical_url": article.canonical_url,
             "feeds": sorted(article.feeds),
-            "target_index": names.article_index(article.published_at),
+            "target_index": index_of_new_article(names, article),
             "status": error.status,
             "error_type": error.type,
             "reason": error.message[:_REASON_MAX],

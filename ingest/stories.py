@@ -72,8 +72,9 @@ from rich.table import Table
 from rich.text import Text
 
 from ingest.errors import StoreError
+from ingest.language_groups import NEUTRAL, group_of
 from ingest.models import Article
-from ingest.store import IndexNames, StoredArticle, bulk_write, find_known, load_template
+from ingest.store import IndexNames, StoredArticle, article_groups, bulk_write, find_known
 
 __all__ = [
     "BANDS",
@@ -479,17 +480,26 @@ def _member_from_hit(hit: dict[str, Any]) -> StoryMember:
 
 
 def after_indexing(
-    es: Elasticsearch, names: IndexNames, outcome: StoryOutcome, failed: Iterable[str] = ()
+    es: Elasticsearch,
+    names: IndexNames,
+    outcome: StoryOutcome,
+    written: Iterable[str],
+    failed: Iterable[str] = (),
 ) -> Counter[str]:
     """Count this batch's copies on their roots indexed earlier; make the batch searchable.
 
-    `failed` are the ids the bulk write could not store: those copies are not counted. The
-    refresh lets the next batch's look-up (a search) find this batch's articles now rather
-    than after the refresh interval: copies of one story often come in consecutive batches.
-    Returns failures by reason, for the run report.
+    `written` are the indices the batch went to, `failed` the ids the bulk write could not
+    store: those copies are not counted. The refresh lets the next batch's look-up (a
+    search) find this batch's articles now rather than after the refresh interval: copies
+    of one story often come in consecutive batches. Only the batch's indices are refreshed,
+    not the alias's dozens (one per month and language). Returns failures by reason.
     """
     failures = _record_joins(es, names, outcome, set(failed))
-    es.options(ignore_status=404).indices.refresh(index=names.articles)
+    indices = sorted(set(written))
+    if indices:
+        es.options(ignore_status=404).indices.refresh(
+            index=",".join(indices), ignore_unavailable=True
+        )
     return failures
 
 
@@ -619,17 +629,17 @@ def _story_members(
 def _more_like_this(
     es: Elasticsearch, names: IndexNames, article: StoredArticle, story_id: str, limit: int
 ) -> list[Coverage]:
-    """more_like_this over the article's text; copies of the same story are listed apart."""
+    """more_like_this over the article's text; copies of the same story are listed apart.
+
+    Articles in the same language are compared through that language's analyzer; articles
+    in other languages (indexed without it, see `ingest.language_groups`) through the
+    neutral fields, e.g. a report in English quoting a Dutch one at length.
+    """
     language = str(article.source.get("language", ""))
     like = {
-        "more_like_this": {
-            "fields": mlt_fields(names, language),
-            "like": [{"_index": article.index, "_id": article.id}],
-            "min_term_freq": 1,
-            # A term must occur in another article too, or it cannot find one.
-            "min_doc_freq": 2,
-            "max_query_terms": 40,
-            "minimum_should_match": "30%",
+        "bool": {
+            "should": [_mlt_query(article, fields) for fields in mlt_fields(language)],
+            "minimum_should_match": 1,
         }
     }
     response = es.search(
@@ -660,23 +670,36 @@ def _more_like_this(
     ]
 
 
-_CJK_LANGUAGES = {"ja", "zh", "ko"}
+def _mlt_query(article: StoredArticle, fields: list[str]) -> dict[str, Any]:
+    return {
+        "more_like_this": {
+            "fields": fields,
+            "like": [{"_index": article.index, "_id": article.id}],
+            "min_term_freq": 1,
+            # A term must occur in another article too, or it cannot find one.
+            "min_doc_freq": 2,
+            "max_query_terms": 40,
+            "minimum_should_match": "30%",
+        }
+    }
 
 
-def mlt_fields(names: IndexNames, language: str) -> list[str]:
-    """Title, summary and body as analysed for `language`, else the language-neutral ones.
+_NEUTRAL_FIELDS = ["title", "summary", "body"]
 
-    The language's own analyzer drops its stop words and stems: on the neutral fields, words
-    like *de*, *van* or *die* make a Dutch report "like" a German one. The summary counts
-    for articles kept from their feed only (no body). The subfields are read from the
-    mapping (`mappings/articles.json`), not listed a second time here.
+
+def mlt_fields(language: str) -> list[list[str]]:
+    """The fields to compare an article in `language` with others through: title, summary
+    and body as analysed for its language (only articles in its language group have them),
+    and the language-neutral ones (every article has them).
+
+    The language's own analyzer drops its stop words and stems; the neutral fields find
+    other languages' articles that share many of its words (a quoted passage). The summary
+    counts for articles kept from their feed only (no body).
     """
-    subfields = load_template("articles", names)["template"]["mappings"]["properties"]
-    available = set(subfields["body"].get("fields", {})) & set(subfields["title"].get("fields", {}))
-    sub = "cjk" if language in _CJK_LANGUAGES else language
-    if sub not in available:
-        return ["title", "summary", "body"]
-    return [f"title.{sub}", f"summary.{sub}", f"body.{sub}"]
+    group = group_of(language, article_groups())
+    if group == NEUTRAL:
+        return [_NEUTRAL_FIELDS]
+    return [[f"{field}.{group}" for field in _NEUTRAL_FIELDS], _NEUTRAL_FIELDS]
 
 
 def _coverage(doc_id: str, source: dict[str, Any], relation: str | None = None) -> Coverage:

@@ -45,10 +45,11 @@ def test_retention_drops_only_the_months_past_the_limit(
     es: Elasticsearch, settings: Settings
 ) -> None:
     names = names_of(settings)
-    old = ["2024.11", "2025.06", "2025.12"]
-    kept = ["2026.01", "2026.02", "2026.03", "2026.04"]  # the last one: a future month
+    # One index per month and language group; "2024.11": as named before mapping version 3.
+    old = ["2024.11", "2025.06-neutral", "2025.06-nl", "2025.12-cjk"]
+    kept = ["2026.01-de", "2026.02-nl", "2026.03-nl", "2026.04-en"]  # the last: a future month
     create_months(es, names, old + kept)
-    bystanders = [f"{names.articles}-archive", f"{names.prefix}-articlesx-2020.01"]
+    bystanders = [f"{names.articles}-archive-nl", f"{names.prefix}-articlesx-2020.01-nl"]
     for index in bystanders:
         es.indices.create(index=index)
 
@@ -67,11 +68,11 @@ def test_retention_drops_only_the_months_past_the_limit(
 
 def test_retention_never_drops_the_current_month(es: Elasticsearch, settings: Settings) -> None:
     names = names_of(settings)
-    create_months(es, names, ["2026.02", "2026.03"])
+    create_months(es, names, ["2026.02-nl", "2026.03-nl"])
     assert maintenance.drop_old_article_indices(es, names, 1, TODAY) == [
-        f"{names.articles}-2026.02"
+        f"{names.articles}-2026.02-nl"
     ]
-    assert es.indices.exists(index=f"{names.articles}-2026.03")
+    assert es.indices.exists(index=f"{names.articles}-2026.03-nl")
 
 
 def test_retention_with_no_article_indices(es: Elasticsearch, settings: Settings) -> None:

@@ -50,9 +50,46 @@ def names_of(settings: Settings) -> store.IndexNames:
 def test_templates_install_idempotently(es: Elasticsearch, settings: Settings) -> None:
     names = names_of(settings)
     assert store.install_templates(es, names) == store.install_templates(es, names)
-    template = es.indices.get_index_template(name=f"{names.prefix}-articles")
+    template = es.indices.get_index_template(name=f"{names.prefix}-articles-nl")
     patterns = template["index_templates"][0]["index_template"]["index_patterns"]
-    assert patterns == [f"{names.prefix}-articles-*"]
+    assert patterns == [f"{names.prefix}-articles-*-nl"]
+    assert store.article_groups()[-1] == "neutral" and len(store.article_groups()) == 16
+
+
+def test_each_language_group_has_its_own_indices_analysed_its_own_way(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """An article's text is analysed the neutral way and by its own language's analyzer only
+    (the costly part of indexing); a search over `body.*` still stems each in its language."""
+    names = names_of(settings)
+    articles = [
+        article("nl", "Duizenden vluchtelingen bij de grens.", NOW),
+        article("de", "Tausende Flüchtlinge an der Grenze.", NOW, language="de"),
+        article("ja", "国境に数千人の難民が集まった。", NOW, language="ja"),
+        article("pl", "Tysiące uchodźców na granicy.", NOW, language="pl"),
+    ]
+    assert store.bulk_index(es, names, articles).created == 4
+    store.refresh(es, names)
+    month = f"{names.articles}-2026.01"
+    assert store.find_known(es, names, ["nl", "de", "ja", "pl"]) == {
+        "nl": f"{month}-nl", "de": f"{month}-de", "ja": f"{month}-cjk", "pl": f"{month}-neutral",
+    }  # fmt: skip
+    body_nl = es.indices.get_mapping(index=f"{month}-nl")[f"{month}-nl"]["mappings"]
+    assert set(body_nl["properties"]["body"]["fields"]) == {"nl"}
+    neutral = es.indices.get_mapping(index=f"{month}-neutral")[f"{month}-neutral"]["mappings"]
+    assert "fields" not in neutral["properties"]["body"]
+
+    def found(query: str) -> set[str]:
+        response = es.search(
+            index=names.articles,
+            query={"query_string": {"query": query, "fields": ["body", "body.*"]}},
+        )
+        return {hit["_id"] for hit in response["hits"]["hits"]}
+
+    assert found("vluchteling") == {"nl"}  # Dutch stemming, in the Dutch index only
+    assert found("Flüchtling") == {"de"}
+    assert found("難民") == {"ja"}
+    assert found("granicy") == {"pl"}
 
 
 def test_articles_land_in_monthly_indices_behind_one_alias(
@@ -70,8 +107,8 @@ def test_articles_land_in_monthly_indices_behind_one_alias(
     assert outcome.created == 2 and not outcome.failures
     store.refresh(es, names)
     assert store.find_known(es, names, ["a", "b", "c"]) == {
-        "a": f"{names.prefix}-articles-2021.11",
-        "b": f"{names.prefix}-articles-2021.12",
+        "a": f"{names.prefix}-articles-2021.11-nl",
+        "b": f"{names.prefix}-articles-2021.12-nl",
     }
 
 
@@ -80,7 +117,7 @@ def test_create_only_writes_never_overwrite(es: Elasticsearch, settings: Setting
     first = store.bulk_index(es, names, [article("a", "eerste", NOW)])
     second = store.bulk_index(es, names, [article("a", "tweede", NOW)])
     assert (first.created, second.created, second.conflicts) == (1, 0, 1)
-    assert es.get(index=names.article_index(NOW), id="a")["_source"]["body"] == "eerste"
+    assert es.get(index=names.article_index(NOW, "nl"), id="a")["_source"]["body"] == "eerste"
 
 
 def test_item_errors_are_counted_with_their_reason(es: Elasticsearch, settings: Settings) -> None:
@@ -131,7 +168,7 @@ def test_a_refused_article_has_one_dead_letter_however_often_refused(
     assert doc["reason"] == "unknown field"
     assert doc["first_failed_at"].startswith("2026-01-02")
     assert doc["last_failed_at"].startswith("2026-01-03")
-    assert doc["target_index"] == names.article_index(NOW) and doc["feeds"] == ["nos"]
+    assert doc["target_index"] == names.article_index(NOW, "nl") and doc["feeds"] == ["nos"]
     assert doc["document"]["title"] == "Titel bad"
 
     by_type, latest = store.dead_letters(es, names)
@@ -147,7 +184,7 @@ def test_strict_mapping_rejects_unknown_fields(es: Elasticsearch, settings: Sett
     names = names_of(settings)
     doc = article("x", "tekst", NOW).to_document() | {"surprise": 1}
     with pytest.raises(Exception, match="strict_dynamic_mapping_exception"):
-        es.index(index=names.article_index(NOW), id="x", document=doc)
+        es.index(index=names.article_index(NOW, "nl"), id="x", document=doc)
 
 
 def test_dutch_stemming_finds_inflected_forms(es: Elasticsearch, settings: Settings) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
@@ -265,7 +266,6 @@ def test_exact_repost_in_the_same_batch_as_its_original(
     es: Elasticsearch, settings: Settings
 ) -> None:
     """No fetch needed: assignment works on articles as the pipeline builds them."""
-    from datetime import UTC, datetime
 
     from ingest.models import Article
 
@@ -304,14 +304,16 @@ def test_exact_repost_in_the_same_batch_as_its_original(
     assert outcome.exact_copies == 1 and outcome.new_stories == 1 and not outcome.joins
     assert batch[1].duplicate_of == "one" and batch[0].story_sources == ["a.nl", "b.nl"]
     store.bulk_index(es, names, batch)
-    assert not stories.after_indexing(es, names, outcome)
+    written = {store.index_of_new_article(names, a) for a in batch}
+    assert not stories.after_indexing(es, names, outcome, written)
     # A later copy, in another batch, is counted on the root by a partial update.
     later = [article("three", "c.nl", body)]
     outcome = stories.assign_stories(es, names, later)
     assert later[0].story_id == "one" and outcome.joins == {"one": [("three", "c.nl")]}
     store.bulk_index(es, names, later)
-    assert not stories.after_indexing(es, names, outcome)
-    root = es.get(index=names.article_index(now), id="one")["_source"]
+    written = {store.index_of_new_article(names, a) for a in later}
+    assert not stories.after_indexing(es, names, outcome, written)
+    root = es.get(index=names.article_index(now, "nl"), id="one")["_source"]
     assert root["story_size"] == 3 and root["story_outlets"] == 3
 
 
@@ -321,10 +323,10 @@ def test_an_index_created_before_the_story_fields_accepts_them_after_setup(
 ) -> None:
     """Templates apply to new indices only; install_templates adds new fields to old ones."""
     names = store.IndexNames(settings.index_prefix)
-    old = store.load_template("articles", names)["template"]
+    old = store.article_group_templates(names)[names.article_template("nl")]["template"]
     del old["mappings"]["properties"]["lsh_bands"]
-    index = f"{names.articles}-2021.11"
-    es.indices.delete_index_template(name=f"{names.prefix}-articles")
+    index = names.article_index(datetime(2021, 11, 1, tzinfo=UTC), "nl")
+    es.indices.delete_index_template(name=names.article_template("nl"))
     es.indices.create(index=index, mappings=old["mappings"], settings=old["settings"])
     assert "lsh_bands" not in es.indices.get_mapping(index=index)[index]["mappings"]["properties"]
     store.install_templates(es, names)
