@@ -31,7 +31,7 @@ from typing import Protocol
 
 from elasticsearch import Elasticsearch
 
-from ingest import alerts, dedupe, feeds, polling, store, stories, worker
+from ingest import alerts, dedupe, feeds, malloc, polling, store, stories, worker
 from ingest.config import Settings
 from ingest.errors import ExtractionError, FetchError, TransientFetchError
 from ingest.http import FeedResponse, HttpClient
@@ -123,6 +123,7 @@ def run_feeds(
     (`alerts.notify_pending`), so a digest is one message per rule for all of them.
     """
     names = store.IndexNames(settings.index_prefix)
+    malloc.fix_mmap_threshold()  # or the process grows with the run's pages (ingest.malloc)
     if rules is not None:
         alerts.sync_rules(es, names, rules)
     delivery = (delivery or DeliverySettings()) if deliver else None
