@@ -378,7 +378,7 @@ def _write_rules(es: Elasticsearch, names: IndexNames, rules: Sequence[Rule]) ->
     now = datetime.now(UTC)
     stored = _stored_hashes(es, names)
     new_groups = _ensure_group_indices(es, names)
-    groups = list(store.article_groups())
+    groups = store.article_groups()
     result = SyncResult()
     rule_actions: list[dict[str, Any]] = []
     group_actions: list[dict[str, Any]] = []

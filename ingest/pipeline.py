@@ -457,8 +457,8 @@ def _store_batch(
             report.count("entries.index_failed")
             note = f" (no dead letter: {unfiled[doc_id]})" if doc_id in unfiled else ""
             report.fail(f"index:{error.type}", f"index {doc_id}: {error.message}{note}")
-    written = {store.index_of_new_article(names, article) for article in articles}
-    for reason, n in stories.after_indexing(es, names, story, written, outcome.failed_ids).items():
+    joined = stories.after_indexing(es, names, story, outcome.written, outcome.failed_ids)
+    for reason, n in joined.items():
         report.fail(reason, n=n)
     if matches.count:
         indexed = [a for a in articles if a.id not in outcome.failed_ids]

@@ -345,13 +345,15 @@ class ItemError:
 
 @dataclass
 class BulkOutcome:
-    """What a bulk write did: item counts by result, failures by reason, ids that failed."""
+    """What a bulk write did: item counts by result, failures by reason, ids that failed,
+    and the indices it wrote to."""
 
     created: int = 0
     conflicts: int = 0  # create-only write of an id that exists: another worker won the race
     failures: Counter[str] = field(default_factory=Counter)  # "index:<error type>" -> items
     failed_ids: dict[str, str] = field(default_factory=dict)  # id -> error message
     errors: dict[str, ItemError] = field(default_factory=dict)  # id -> status, type, message
+    written: set[str] = field(default_factory=set)  # indices of the items written
 
     @property
     def rejected(self) -> dict[str, ItemError]:
@@ -399,6 +401,7 @@ def _run_bulk(es: Elasticsearch, actions: Iterator[dict[str, Any]]) -> BulkOutco
             _, result = next(iter(item.items()))
             if ok:
                 outcome.created += result.get("result") == "created"
+                outcome.written.add(str(result.get("_index")))
             elif result.get("status") == 409:
                 outcome.conflicts += 1
             else:

@@ -497,9 +497,7 @@ def after_indexing(
     failures = _record_joins(es, names, outcome, set(failed))
     indices = sorted(set(written))
     if indices:
-        es.options(ignore_status=404).indices.refresh(
-            index=",".join(indices), ignore_unavailable=True
-        )
+        es.indices.refresh(index=",".join(indices), ignore_unavailable=True)
     return failures
 
 

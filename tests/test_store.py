@@ -68,9 +68,11 @@ def test_each_language_group_has_its_own_indices_analysed_its_own_way(
         article("ja", "国境に数千人の難民が集まった。", NOW, language="ja"),
         article("pl", "Tysiące uchodźców na granicy.", NOW, language="pl"),
     ]
-    assert store.bulk_index(es, names, articles).created == 4
-    store.refresh(es, names)
+    outcome = store.bulk_index(es, names, articles)
     month = f"{names.articles}-2026.01"
+    assert outcome.created == 4
+    assert outcome.written == {f"{month}-{group}" for group in ("nl", "de", "cjk", "neutral")}
+    store.refresh(es, names)
     assert store.find_known(es, names, ["nl", "de", "ja", "pl"]) == {
         "nl": f"{month}-nl", "de": f"{month}-de", "ja": f"{month}-cjk", "pl": f"{month}-neutral",
     }  # fmt: skip

@@ -303,15 +303,13 @@ def test_exact_repost_in_the_same_batch_as_its_original(
     outcome = stories.assign_stories(es, names, batch)
     assert outcome.exact_copies == 1 and outcome.new_stories == 1 and not outcome.joins
     assert batch[1].duplicate_of == "one" and batch[0].story_sources == ["a.nl", "b.nl"]
-    store.bulk_index(es, names, batch)
-    written = {store.index_of_new_article(names, a) for a in batch}
+    written = store.bulk_index(es, names, batch).written
     assert not stories.after_indexing(es, names, outcome, written)
     # A later copy, in another batch, is counted on the root by a partial update.
     later = [article("three", "c.nl", body)]
     outcome = stories.assign_stories(es, names, later)
     assert later[0].story_id == "one" and outcome.joins == {"one": [("three", "c.nl")]}
-    store.bulk_index(es, names, later)
-    written = {store.index_of_new_article(names, a) for a in later}
+    written = store.bulk_index(es, names, later).written
     assert not stories.after_indexing(es, names, outcome, written)
     root = es.get(index=names.article_index(now, "nl"), id="one")["_source"]
     assert root["story_size"] == 3 and root["story_outlets"] == 3
