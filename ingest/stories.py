@@ -336,6 +336,12 @@ def assign(pool: CandidatePool, member: StoryMember) -> Match | None:
 # Enough for the copies of a batch's stories; more are counted, not fetched (see lookup).
 CANDIDATE_LIMIT = 2000
 _CANDIDATE_FIELDS = ["story_id", "source", "content_hash", "minhash", "lsh_bands"]
+# Roots and lone articles first, then the oldest: if a huge story fills the limit, what is
+# left out are copies, whose roots are still there to match.
+_CANDIDATE_ORDER: list[dict[str, Any]] = [
+    {"duplicate_of": {"order": "asc", "missing": "_first"}},
+    {"first_seen_at": "asc"},
+]
 
 # Adds the outlets of new copies to a story's root and counts them, in one partial update.
 # `story_size` is 1 on a root that predates the counters.
@@ -435,35 +441,55 @@ def _apply(article: Article, match: Match | None, outcome: StoryOutcome) -> None
 def lookup_candidates(
     es: Elasticsearch, names: IndexNames, articles: Sequence[Article], outcome: StoryOutcome
 ) -> list[StoryMember]:
-    """Indexed articles sharing a band key or a content hash with the batch: one query.
+    """Indexed articles the batch's articles may copy, in the order matching prefers.
 
-    Roots and lone articles come first, then the oldest: if a huge story fills the limit,
-    what is left out are copies, whose roots are still there to match.
+    Two look-ups at most. First the exact copies: for each content hash of the batch, the
+    first indexed article with it (roots and lone articles first, then the oldest), which is
+    the match `CandidatePool.best_match` picks for an article with that hash, since nothing
+    beats an exact copy. Then, for the articles with no exact copy indexed, the indexed
+    articles sharing a band key with them. Wire copy reprinted word for word is common in
+    news, and all of a story's copies share its bands: without the first step, each batch
+    with one more reprint fetched every earlier copy (up to `CANDIDATE_LIMIT`) to match it
+    to the first.
     """
-    keys = sorted({key for a in articles for key in a.lsh_bands})
     hashes = sorted({a.content_hash for a in articles if a.content_hash})
-    should = [{"terms": {"lsh_bands": keys}}] if keys else []
-    should += [{"terms": {"content_hash": hashes}}] if hashes else []
-    if not should:
-        return []
+    exact, _ = _search_candidates(es, names, "content_hash", hashes, collapse=True)
+    copied = {hit["_source"].get("content_hash") for hit in exact}
+    keys = sorted({key for a in articles if a.content_hash not in copied for key in a.lsh_bands})
+    near, matching = _search_candidates(es, names, "lsh_bands", keys, collapse=False)
+    hits = sorted({hit["_id"]: hit for hit in [*near, *exact]}.values(), key=_candidate_order)
+    outcome.candidates = len(hits)
+    outcome.candidates_left_out = matching - len(near)
+    return [_member_from_hit(hit) for hit in hits]
+
+
+def _search_candidates(
+    es: Elasticsearch, names: IndexNames, field: str, values: list[str], *, collapse: bool
+) -> tuple[list[dict[str, Any]], int]:
+    """Indexed articles with one of `values` in `field`, in `_CANDIDATE_ORDER` (with
+    `collapse`, only the first of each value), and how many there are in all."""
+    if not values:
+        return [], 0
     try:
         response = es.options(ignore_status=404).search(
             index=names.articles,
-            query={"bool": {"should": should, "minimum_should_match": 1}},
-            sort=[
-                {"duplicate_of": {"order": "asc", "missing": "_first"}},
-                {"first_seen_at": "asc"},
-            ],
-            size=CANDIDATE_LIMIT,
+            query={"terms": {field: values}},
+            sort=_CANDIDATE_ORDER,
+            size=len(values) if collapse else CANDIDATE_LIMIT,
+            collapse={"field": field} if collapse else None,
             source_includes=_CANDIDATE_FIELDS,
-            track_total_hits=True,
+            track_total_hits=not collapse,
         )
     except TransportConnectionError as exc:
         raise StoreError(f"Elasticsearch went away: {exc}", transient=True) from None
     hits = response.get("hits", {})
-    outcome.candidates = len(hits.get("hits", []))
-    outcome.candidates_left_out = hits.get("total", {}).get("value", 0) - outcome.candidates
-    return [_member_from_hit(hit) for hit in hits.get("hits", [])]
+    return hits.get("hits", []), hits.get("total", {}).get("value", 0)
+
+
+def _candidate_order(hit: dict[str, Any]) -> tuple[bool, str, int]:
+    """`_CANDIDATE_ORDER` from a hit's sort values, to merge the two look-ups' hits."""
+    duplicate_of, first_seen = hit["sort"]
+    return duplicate_of is not None, duplicate_of or "", first_seen
 
 
 def _member_from_hit(hit: dict[str, Any]) -> StoryMember:

@@ -313,6 +313,14 @@ def test_exact_repost_in_the_same_batch_as_its_original(
     assert not stories.after_indexing(es, names, outcome, written)
     root = es.get(index=names.article_index(now, "nl"), id="one")["_source"]
     assert root["story_size"] == 3 and root["story_outlets"] == 3
+    # One more reprint: its look-up brings the story's first article, not its every copy.
+    reprint = [article("four", "d.nl", body)]
+    outcome = stories.assign_stories(es, names, reprint)
+    assert reprint[0].duplicate_of == "one" and outcome.candidates == 1
+    # A near copy is compared with every article sharing a band: the three indexed ones.
+    edited = [article("five", "e.nl", body.replace("woord7 ", "woord77 "))]
+    outcome = stories.assign_stories(es, names, edited)
+    assert edited[0].story_id == "one" and outcome.near_copies == 1 and outcome.candidates == 3
 
 
 @pytest.mark.es
