@@ -86,6 +86,8 @@ class _RunContext:
     store_turn: asyncio.Lock  # batches are stored one at a time, in order
     # Ids of the articles whose page failed transiently: not indexed, tried again next run.
     deferred: set[str] = field(default_factory=set)
+    # Articles written but maybe not yet searchable: story candidates for the next batches.
+    unrefreshed: stories.Unrefreshed = field(default_factory=stories.Unrefreshed)
 
 
 @dataclass
@@ -420,7 +422,7 @@ async def _ingest_batch(batch: list[Candidate], run: _RunContext) -> Counter[str
     counted = RunReport(run_id=report.run_id, started_at=report.started_at)
     async with run.store_turn:
         new_by_feed = await asyncio.to_thread(
-            _store_batch, articles, run.es, run.names, counted, run.now
+            _store_batch, articles, run.es, run.names, counted, run.now, run.unrefreshed
         )
     report.merge(counted)
     return new_by_feed
@@ -432,9 +434,11 @@ def _store_batch(
     names: store.IndexNames,
     report: RunReport,
     now: datetime,
+    unrefreshed: stories.Unrefreshed,
 ) -> Counter[str]:
     """Stories, alert matches and the bulk write of one batch's new articles (blocking)."""
-    story = stories.assign_stories(es, names, articles)  # before indexing: on the article
+    # before indexing: on the article
+    story = stories.assign_stories(es, names, articles, unrefreshed=unrefreshed)
     for key, n in story.counts().items():
         report.count(key, n)
     matches = alerts.percolate(es, names, articles)  # before indexing: stored on the article
@@ -457,7 +461,9 @@ def _store_batch(
             report.count("entries.index_failed")
             note = f" (no dead letter: {unfiled[doc_id]})" if doc_id in unfiled else ""
             report.fail(f"index:{error.type}", f"index {doc_id}: {error.message}{note}")
-    joined = stories.after_indexing(es, names, story, outcome.written, outcome.failed_ids)
+    joined = stories.after_indexing(
+        es, names, story, articles, outcome.written, outcome.failed_ids, unrefreshed
+    )
     for reason, n in joined.items():
         report.fail(reason, n=n)
     if matches.count:

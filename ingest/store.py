@@ -353,7 +353,7 @@ class BulkOutcome:
     failures: Counter[str] = field(default_factory=Counter)  # "index:<error type>" -> items
     failed_ids: dict[str, str] = field(default_factory=dict)  # id -> error message
     errors: dict[str, ItemError] = field(default_factory=dict)  # id -> status, type, message
-    written: set[str] = field(default_factory=set)  # indices of the items written
+    written: dict[str, str] = field(default_factory=dict)  # id -> index, of the items written
 
     @property
     def rejected(self) -> dict[str, ItemError]:
@@ -401,7 +401,7 @@ def _run_bulk(es: Elasticsearch, actions: Iterator[dict[str, Any]]) -> BulkOutco
             _, result = next(iter(item.items()))
             if ok:
                 outcome.created += result.get("result") == "created"
-                outcome.written.add(str(result.get("_index")))
+                outcome.written[str(result.get("_id"))] = str(result.get("_index"))
             elif result.get("status") == 409:
                 outcome.conflicts += 1
             else:

@@ -60,7 +60,7 @@ import hashlib
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -335,6 +335,9 @@ def assign(pool: CandidatePool, member: StoryMember) -> Match | None:
 
 # Enough for the copies of a batch's stories; more are counted, not fetched (see lookup).
 CANDIDATE_LIMIT = 2000
+# Written articles held as candidates until their indices are refreshed (`Unrefreshed`):
+# five batches of the default size.
+UNREFRESHED_LIMIT = 1000
 _CANDIDATE_FIELDS = ["story_id", "source", "content_hash", "minhash", "lsh_bands"]
 # Roots and lone articles first, then the oldest: if a huge story fills the limit, what is
 # left out are copies, whose roots are still there to match.
@@ -387,17 +390,19 @@ def assign_stories(
     names: IndexNames,
     articles: Sequence[Article],
     params: MinHashParams = PARAMS,
+    unrefreshed: Unrefreshed | None = None,
 ) -> StoryOutcome:
     """Set `story_id`, `duplicate_of` and the story counters of a batch, before indexing.
 
     Candidates are the indexed articles sharing a band key or the content hash with one of
-    the batch, then the batch's own articles in order. Roots in the batch get their counters
-    here; roots indexed earlier are listed in `joins` for `record_joins` after the write.
+    the batch (those searches see, and those in `unrefreshed`), then the batch's own
+    articles in order. Roots in the batch get their counters here; roots indexed earlier
+    are listed in `joins` for `record_joins` after the write.
     """
     outcome = StoryOutcome()
     pool = CandidatePool(params)
     batch_ids = {a.id for a in articles}
-    for member in lookup_candidates(es, names, articles, outcome):
+    for member in lookup_candidates(es, names, articles, outcome, unrefreshed):
         if member.id not in batch_ids:  # indexed meanwhile by another worker: not a copy
             pool.add(member)
     in_batch = {a.id: a for a in articles}
@@ -418,8 +423,12 @@ def assign_stories(
 
 
 def _member_of(article: Article) -> StoryMember:
-    fp = Fingerprint(article.minhash, tuple(article.lsh_bands)) if article.minhash else None
+    fp = _fingerprint_of(article)
     return StoryMember(article.id, article.id, article.source, article.content_hash, fp)
+
+
+def _fingerprint_of(article: Article) -> Fingerprint | None:
+    return Fingerprint(article.minhash, tuple(article.lsh_bands)) if article.minhash else None
 
 
 def _apply(article: Article, match: Match | None, outcome: StoryOutcome) -> None:
@@ -439,7 +448,11 @@ def _apply(article: Article, match: Match | None, outcome: StoryOutcome) -> None
 
 
 def lookup_candidates(
-    es: Elasticsearch, names: IndexNames, articles: Sequence[Article], outcome: StoryOutcome
+    es: Elasticsearch,
+    names: IndexNames,
+    articles: Sequence[Article],
+    outcome: StoryOutcome,
+    unrefreshed: Unrefreshed | None = None,
 ) -> list[StoryMember]:
     """Indexed articles the batch's articles may copy, in the order matching prefers.
 
@@ -450,17 +463,21 @@ def lookup_candidates(
     articles sharing a band key with them. Wire copy reprinted word for word is common in
     news, and all of a story's copies share its bands: without the first step, each batch
     with one more reprint fetched every earlier copy (up to `CANDIDATE_LIMIT`) to match it
-    to the first.
+    to the first. The articles of this run that searches may not see yet come from
+    `unrefreshed`, merged into the same order.
     """
     hashes = sorted({a.content_hash for a in articles if a.content_hash})
     exact, _ = _search_candidates(es, names, "content_hash", hashes, collapse=True)
     copied = {hit["_source"].get("content_hash") for hit in exact}
     keys = sorted({key for a in articles if a.content_hash not in copied for key in a.lsh_bands})
     near, matching = _search_candidates(es, names, "lsh_bands", keys, collapse=False)
-    hits = sorted({hit["_id"]: hit for hit in [*near, *exact]}.values(), key=_candidate_order)
-    outcome.candidates = len(hits)
+    found = {hit["_id"]: (_candidate_order(hit), _member_from_hit(hit)) for hit in [*near, *exact]}
+    outcome.candidates = len(found)
     outcome.candidates_left_out = matching - len(near)
-    return [_member_from_hit(hit) for hit in hits]
+    if unrefreshed is not None:
+        for order, member in unrefreshed.sharing(articles):
+            found.setdefault(member.id, (order, member))  # a refresh may have shown it already
+    return [member for _, member in sorted(found.values(), key=lambda pair: pair[0])]
 
 
 def _search_candidates(
@@ -509,22 +526,79 @@ def after_indexing(
     es: Elasticsearch,
     names: IndexNames,
     outcome: StoryOutcome,
-    written: Iterable[str],
+    articles: Sequence[Article],
+    written: Mapping[str, str],
     failed: Iterable[str] = (),
+    unrefreshed: Unrefreshed | None = None,
 ) -> Counter[str]:
-    """Count this batch's copies on their roots indexed earlier; make the batch searchable.
+    """Count this batch's copies on their roots indexed earlier; make the batch findable.
 
-    `written` are the indices the batch went to, `failed` the ids the bulk write could not
-    store: those copies are not counted. The refresh lets the next batch's look-up (a
-    search) find this batch's articles now rather than after the refresh interval: copies
-    of one story often come in consecutive batches. Only the batch's indices are refreshed,
-    not the alias's dozens (one per month and language). Returns failures by reason.
+    `written` maps the ids the bulk write stored to their index, `failed` are the ids it
+    could not store: those copies are not counted. The next batch's look-up must find this
+    batch's articles (copies of one story often come in consecutive batches): they go into
+    `unrefreshed`, which refreshes their indices once it holds enough; without one, their
+    indices are refreshed now. Returns failures by reason.
     """
     failures = _record_joins(es, names, outcome, set(failed))
-    indices = sorted(set(written))
-    if indices:
-        es.indices.refresh(index=",".join(indices), ignore_unavailable=True)
+    if unrefreshed is None:
+        unrefreshed = Unrefreshed(limit=0)
+    unrefreshed.add([a for a in articles if a.id in written], written)
+    unrefreshed.refresh_if_full(es)
     return failures
+
+
+class Unrefreshed:
+    """This run's written articles that searches may not see yet, as story candidates.
+
+    Elasticsearch makes a write searchable at the index's next refresh (every 30 s for the
+    article indices, `mappings/articles.json`). Refreshing the batch's indices after each
+    batch, so that the next look-up would see it, was half of Elasticsearch's CPU on the
+    benchmark (a segment per index per batch, then their merges): the look-up takes them
+    from here instead, and their indices are refreshed once `limit` articles are held, which
+    bounds the memory (a member is ~4 KB). The run refreshes everything at its end.
+    """
+
+    def __init__(self, limit: int = UNREFRESHED_LIMIT) -> None:
+        self.limit = limit
+        self._members: list[tuple[tuple[bool, str, int], StoryMember]] = []
+        self._by_key: dict[str, list[int]] = {}
+        self._indices: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def add(self, articles: Iterable[Article], written: Mapping[str, str]) -> None:
+        """Remember `articles` (story assigned, written to `written[article.id]`)."""
+        for article in articles:
+            member = _member_of(article)
+            member.story_id, member.index = article.story_id or article.id, written[article.id]
+            order = (
+                article.duplicate_of is not None,
+                article.duplicate_of or "",
+                int(article.first_seen_at.timestamp() * 1000),  # as Elasticsearch sorts dates
+            )
+            for key in _lookup_keys(member.content_hash, member.fingerprint):
+                self._by_key.setdefault(key, []).append(len(self._members))
+            self._members.append((order, member))
+            self._indices.add(member.index)
+
+    def sharing(
+        self, articles: Iterable[Article]
+    ) -> list[tuple[tuple[bool, str, int], StoryMember]]:
+        """The members sharing a band key or the content hash with one of `articles`."""
+        positions = {
+            position
+            for article in articles
+            for key in _lookup_keys(article.content_hash, _fingerprint_of(article))
+            for position in self._by_key.get(key, ())
+        }
+        return [self._members[position] for position in sorted(positions)]
+
+    def refresh_if_full(self, es: Elasticsearch) -> None:
+        if len(self._members) < self.limit or not self._indices:
+            return
+        es.indices.refresh(index=",".join(sorted(self._indices)), ignore_unavailable=True)
+        self._members, self._by_key, self._indices = [], {}, set()
 
 
 def _record_joins(

@@ -28,7 +28,7 @@ from ingest import store, stories
 from ingest.cli import cli
 from ingest.config import Settings
 from ingest.dedupe import content_hash
-from ingest.models import Feed
+from ingest.models import Article, Feed
 from ingest.pipeline import run_feeds
 from ingest.stories import CandidatePool, StoryMember
 
@@ -261,57 +261,59 @@ def test_seen_again_updates_feeds_and_last_seen_without_fetching(
     assert after["body"] == before["body"] and after["story_id"] == before["story_id"]
 
 
+NOW = datetime(2024, 8, 8, tzinfo=UTC)
+
+
+def article(doc_id: str, source: str, text: str, now: datetime = NOW) -> Article:
+    """An article as the pipeline builds it before the stories step (Dutch, fingerprinted)."""
+    fp = stories.fingerprint(text)
+    return Article(
+        id=doc_id,
+        url=f"https://{source}/{doc_id}",
+        canonical_url=f"https://{source}/{doc_id}",
+        domain=source,
+        source=source,
+        feeds=["f"],
+        title=doc_id,
+        summary="",
+        body=text,
+        language="nl",
+        language_confidence=1.0,
+        language_source="text",
+        published_at=now,
+        date_source="page",
+        first_seen_at=now,
+        last_seen_at=now,
+        fetched_at=now,
+        extraction_status="ok",
+        content_hash=content_hash(text),
+        minhash=fp.minhash if fp else None,
+        lsh_bands=list(fp.bands) if fp else [],
+    )
+
+
 @pytest.mark.es
 def test_exact_repost_in_the_same_batch_as_its_original(
     es: Elasticsearch, settings: Settings
 ) -> None:
     """No fetch needed: assignment works on articles as the pipeline builds them."""
 
-    from ingest.models import Article
-
     names = store.IndexNames(settings.index_prefix)
     body = " ".join(f"woord{i}" for i in range(80))
-    now = datetime(2024, 8, 8, tzinfo=UTC)
-
-    def article(doc_id: str, source: str, text: str) -> Article:
-        fp = stories.fingerprint(text)
-        return Article(
-            id=doc_id,
-            url=f"https://{source}/{doc_id}",
-            canonical_url=f"https://{source}/{doc_id}",
-            domain=source,
-            source=source,
-            feeds=["f"],
-            title=doc_id,
-            summary="",
-            body=text,
-            language="nl",
-            language_confidence=1.0,
-            language_source="text",
-            published_at=now,
-            date_source="page",
-            first_seen_at=now,
-            last_seen_at=now,
-            fetched_at=now,
-            extraction_status="ok",
-            content_hash=content_hash(text),
-            minhash=fp.minhash if fp else None,
-            lsh_bands=list(fp.bands) if fp else [],
-        )
 
     batch = [article("one", "a.nl", body), article("two", "b.nl", body + "!")]
     outcome = stories.assign_stories(es, names, batch)
     assert outcome.exact_copies == 1 and outcome.new_stories == 1 and not outcome.joins
     assert batch[1].duplicate_of == "one" and batch[0].story_sources == ["a.nl", "b.nl"]
     written = store.bulk_index(es, names, batch).written
-    assert not stories.after_indexing(es, names, outcome, written)
+    assert not stories.after_indexing(es, names, outcome, batch, written)
     # A later copy, in another batch, is counted on the root by a partial update.
     later = [article("three", "c.nl", body)]
     outcome = stories.assign_stories(es, names, later)
     assert later[0].story_id == "one" and outcome.joins == {"one": [("three", "c.nl")]}
     written = store.bulk_index(es, names, later).written
-    assert not stories.after_indexing(es, names, outcome, written)
-    root = es.get(index=names.article_index(now, "nl"), id="one")["_source"]
+    assert not stories.after_indexing(es, names, outcome, later, written)
+    root = es.get(index=names.article_index(NOW, "nl"), id="one")["_source"]
     assert root["story_size"] == 3 and root["story_outlets"] == 3
     # One more reprint: its look-up brings the story's first article, not its every copy.
     reprint = [article("four", "d.nl", body)]
@@ -321,6 +323,42 @@ def test_exact_repost_in_the_same_batch_as_its_original(
     edited = [article("five", "e.nl", body.replace("woord7 ", "woord77 "))]
     outcome = stories.assign_stories(es, names, edited)
     assert edited[0].story_id == "one" and outcome.near_copies == 1 and outcome.candidates == 3
+
+
+@pytest.mark.es
+def test_later_batches_find_the_articles_searches_do_not_see_yet(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """Batches are not refreshed one by one: the run's tracker stands in until it is full."""
+    names = store.IndexNames(settings.index_prefix)
+    index = names.article_index(NOW, "nl")
+    es.indices.create(index=index, settings={"refresh_interval": "-1"})  # no refresh but ours
+    body = " ".join(f"woord{i}" for i in range(80))
+    tracker = stories.Unrefreshed(limit=3)
+
+    def store_batch(batch: list[Article]) -> stories.StoryOutcome:
+        outcome = stories.assign_stories(es, names, batch, unrefreshed=tracker)
+        written = store.bulk_index(es, names, batch).written
+        assert not stories.after_indexing(es, names, outcome, batch, written, (), tracker)
+        return outcome
+
+    def searchable() -> int:
+        return int(es.count(index=names.articles)["count"])
+
+    store_batch([article("one", "a.nl", body)])
+    assert searchable() == 0 and len(tracker) == 1
+    reprint = [article("two", "b.nl", body)]
+    outcome = store_batch(reprint)
+    assert reprint[0].duplicate_of == "one" and outcome.exact_copies == 1
+    assert outcome.joins == {"one": [("two", "b.nl")]}  # counted on the root by id, unrefreshed
+    assert outcome.candidates == 0 and searchable() == 0  # found in the tracker, not by a search
+    edited = [article("three", "c.nl", body.replace("woord7 ", "woord77 "))]
+    outcome = store_batch(edited)
+    assert edited[0].story_id == "one" and outcome.near_copies == 1
+    # The third article filled the tracker: its indices were refreshed and it was emptied.
+    assert searchable() == 3 and len(tracker) == 0
+    root = es.get(index=index, id="one")["_source"]
+    assert root["story_size"] == 3 and root["story_outlets"] == 3
 
 
 @pytest.mark.es
