@@ -503,10 +503,13 @@ def _search_candidates(
     return hits.get("hits", []), hits.get("total", {}).get("value", 0)
 
 
+_LAST = 2**63 - 1  # where Elasticsearch sorts a missing date in ascending order
+
+
 def _candidate_order(hit: dict[str, Any]) -> tuple[bool, str, int]:
     """`_CANDIDATE_ORDER` from a hit's sort values, to merge the two look-ups' hits."""
     duplicate_of, first_seen = hit["sort"]
-    return duplicate_of is not None, duplicate_of or "", first_seen
+    return duplicate_of is not None, duplicate_of or "", _LAST if first_seen is None else first_seen
 
 
 def _member_from_hit(hit: dict[str, Any]) -> StoryMember:
@@ -550,12 +553,14 @@ def after_indexing(
 class Unrefreshed:
     """This run's written articles that searches may not see yet, as story candidates.
 
-    Elasticsearch makes a write searchable at the index's next refresh (every 30 s for the
+    Elasticsearch makes a write searchable at the index's next refresh (every 5 s for the
     article indices, `mappings/articles.json`). Refreshing the batch's indices after each
     batch, so that the next look-up would see it, was half of Elasticsearch's CPU on the
     benchmark (a segment per index per batch, then their merges): the look-up takes them
     from here instead, and their indices are refreshed once `limit` articles are held, which
-    bounds the memory (a member is ~4 KB). The run refreshes everything at its end.
+    bounds the memory (a member is ~4 KB). The run refreshes everything at its end. Other
+    runs (the DAG's concurrent batches) see these articles after the interval, which is
+    why it stays short: a copy arriving in another run within it starts a story of its own.
     """
 
     def __init__(self, limit: int = UNREFRESHED_LIMIT) -> None:
