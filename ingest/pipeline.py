@@ -461,6 +461,9 @@ def _store_batch(
             report.count("entries.index_failed")
             note = f" (no dead letter: {unfiled[doc_id]})" if doc_id in unfiled else ""
             report.fail(f"index:{error.type}", f"index {doc_id}: {error.message}{note}")
+    cleared = store.clear_dead_letters(es, names, outcome.written.keys())
+    if cleared:
+        report.count("dead_letters.cleared", cleared)
     joined = stories.after_indexing(
         es, names, story, articles, outcome.written, outcome.failed_ids, unrefreshed
     )

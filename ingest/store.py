@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -487,6 +487,29 @@ def dead_letter(
             }
         )
     return _run_bulk(es, iter(actions))
+
+
+def clear_dead_letters(es: Elasticsearch, names: IndexNames, ids: Collection[str]) -> int:
+    """Delete the dead letters of `ids`, articles indexed now (the cause of their refusal was
+    fixed, e.g. the mapping); returns how many there were. One small search when there are
+    none, the usual case."""
+    if not ids:
+        return 0
+    try:
+        response = es.options(ignore_status=404).search(
+            index=names.dead_letters,
+            query={"ids": {"values": list(ids)}},
+            source=False,
+            size=len(ids),
+        )
+    except TransportConnectionError as exc:
+        raise StoreError(f"Elasticsearch went away: {exc}", transient=True) from None
+    found = [hit["_id"] for hit in response.get("hits", {}).get("hits", [])]
+    if found:
+        actions = ({"_op_type": "delete", "_index": names.dead_letters, "_id": i} for i in found)
+        bulk_write(es, actions)
+        es.indices.refresh(index=names.dead_letters)
+    return len(found)
 
 
 def dead_letters(

@@ -186,6 +186,15 @@ def test_article_refused_with_a_400_is_dead_lettered_once_and_not_retried(
     for doc_id, source in articles.items():  # not indexed again, only marked seen again
         assert final[doc_id] | {"last_seen_at": None} == source | {"last_seen_at": None}
 
+    # The cause fixed, met once more: it is indexed, and its dead letter goes.
+    proxy.corrupt_document(refused_id, {})
+    es.delete_by_query(index=names.feeds, query={"match_all": {}}, refresh=True)
+    fourth = run_through(proxy, news_site, settings)
+    c = fourth.counts
+    assert (c["articles.new"], c["entries.dead_lettered"], c["dead_letters.cleared"]) == (1, 0, 1)
+    assert refused_id in indexed(es, settings)
+    assert es.count(index=names.dead_letters)["count"] == 0
+
 
 def test_bulk_request_refused_whole_is_retried_not_dead_lettered(
     news_site: Feed, settings: Settings, es: Elasticsearch, proxy: EsFaultProxy
