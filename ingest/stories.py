@@ -293,17 +293,18 @@ class CandidatePool:
     def best_match(self, content_hash: str | None, fp: Fingerprint | None) -> Match | None:
         """The most similar candidate at or above the threshold; the earliest among equals."""
         best: Match | None = None
-        for position in self._positions(content_hash, fp):
-            match = _match(self._members[position], content_hash, fp, self.params)
+        for member in self.sharing(content_hash, fp):
+            match = _match(member, content_hash, fp, self.params)
             if match is not None and match.beats(best):
                 best = match
         return best
 
-    def _positions(self, content_hash: str | None, fp: Fingerprint | None) -> list[int]:
+    def sharing(self, content_hash: str | None, fp: Fingerprint | None) -> list[StoryMember]:
+        """The members sharing the content hash or a band key, in the order they were added."""
         found: set[int] = set()
         for key in _lookup_keys(content_hash, fp):
             found.update(self._by_key.get(key, ()))
-        return sorted(found)  # the order members were added: earliest first
+        return [self._members[position] for position in sorted(found)]
 
 
 def _lookup_keys(content_hash: str | None, fp: Fingerprint | None) -> list[str]:
@@ -471,7 +472,7 @@ def lookup_candidates(
     copied = {hit["_source"].get("content_hash") for hit in exact}
     keys = sorted({key for a in articles if a.content_hash not in copied for key in a.lsh_bands})
     near, matching = _search_candidates(es, names, "lsh_bands", keys, collapse=False)
-    found = {hit["_id"]: (_candidate_order(hit), _member_from_hit(hit)) for hit in [*near, *exact]}
+    found = {hit["_id"]: (_order(*hit["sort"]), _member_from_hit(hit)) for hit in [*near, *exact]}
     outcome.candidates = len(found)
     outcome.candidates_left_out = matching - len(near)
     if unrefreshed is not None:
@@ -504,12 +505,15 @@ def _search_candidates(
 
 
 _LAST = 2**63 - 1  # where Elasticsearch sorts a missing date in ascending order
+_Order = tuple[bool, str, int]
 
 
-def _candidate_order(hit: dict[str, Any]) -> tuple[bool, str, int]:
-    """`_CANDIDATE_ORDER` from a hit's sort values, to merge the two look-ups' hits."""
-    duplicate_of, first_seen = hit["sort"]
-    return duplicate_of is not None, duplicate_of or "", _LAST if first_seen is None else first_seen
+def _order(duplicate_of: str | None, first_seen_ms: int | None) -> _Order:
+    """A candidate's place in `_CANDIDATE_ORDER`, to merge hits with `Unrefreshed` members:
+    from a hit's sort values, or from an article (first seen in epoch milliseconds, as
+    Elasticsearch sorts dates)."""
+    last = _LAST if first_seen_ms is None else first_seen_ms
+    return duplicate_of is not None, duplicate_of or "", last
 
 
 def _member_from_hit(hit: dict[str, Any]) -> StoryMember:
@@ -565,45 +569,37 @@ class Unrefreshed:
 
     def __init__(self, limit: int = UNREFRESHED_LIMIT) -> None:
         self.limit = limit
-        self._members: list[tuple[tuple[bool, str, int], StoryMember]] = []
-        self._by_key: dict[str, list[int]] = {}
+        self._pool = CandidatePool()  # only its index by key: matching happens elsewhere
+        self._orders: dict[str, _Order] = {}  # member id -> its place in `_CANDIDATE_ORDER`
         self._indices: set[str] = set()
 
     def __len__(self) -> int:
-        return len(self._members)
+        return len(self._pool)
 
     def add(self, articles: Iterable[Article], written: Mapping[str, str]) -> None:
         """Remember `articles` (story assigned, written to `written[article.id]`)."""
         for article in articles:
             member = _member_of(article)
             member.story_id, member.index = article.story_id or article.id, written[article.id]
-            order = (
-                article.duplicate_of is not None,
-                article.duplicate_of or "",
-                int(article.first_seen_at.timestamp() * 1000),  # as Elasticsearch sorts dates
-            )
-            for key in _lookup_keys(member.content_hash, member.fingerprint):
-                self._by_key.setdefault(key, []).append(len(self._members))
-            self._members.append((order, member))
+            first_seen_ms = int(article.first_seen_at.timestamp() * 1000)
+            self._orders[member.id] = _order(article.duplicate_of, first_seen_ms)
+            self._pool.add(member)
             self._indices.add(member.index)
 
-    def sharing(
-        self, articles: Iterable[Article]
-    ) -> list[tuple[tuple[bool, str, int], StoryMember]]:
+    def sharing(self, articles: Iterable[Article]) -> list[tuple[_Order, StoryMember]]:
         """The members sharing a band key or the content hash with one of `articles`."""
-        positions = {
-            position
+        found = {
+            member.id: member
             for article in articles
-            for key in _lookup_keys(article.content_hash, _fingerprint_of(article))
-            for position in self._by_key.get(key, ())
+            for member in self._pool.sharing(article.content_hash, _fingerprint_of(article))
         }
-        return [self._members[position] for position in sorted(positions)]
+        return [(self._orders[doc_id], member) for doc_id, member in found.items()]
 
     def refresh_if_full(self, es: Elasticsearch) -> None:
-        if len(self._members) < self.limit or not self._indices:
+        if len(self) < self.limit or not self._indices:
             return
         es.indices.refresh(index=",".join(sorted(self._indices)), ignore_unavailable=True)
-        self._members, self._by_key, self._indices = [], {}, set()
+        self._pool, self._orders, self._indices = CandidatePool(), {}, set()
 
 
 def _record_joins(
