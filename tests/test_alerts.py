@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import textwrap
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from articles import new_article
 from click.testing import CliRunner
 from elasticsearch import Elasticsearch
 
@@ -30,27 +30,8 @@ BORDER = '"Poolse grens" OR "Polish border" OR Loekasjenko OR Lukashenko OR vluc
 
 
 def article(doc_id: str, title: str, body: str = "", **changes: object) -> Article:
-    base = Article(
-        id=doc_id,
-        url=f"https://nieuws.example/{doc_id}",
-        canonical_url=f"https://nieuws.example/{doc_id}",
-        domain="nieuws.example",
-        source="NOS",
-        feeds=["nos"],
-        title=title,
-        summary="",
-        body=body,
-        language="nl",
-        language_confidence=0.99,
-        language_source="text",
-        published_at=NOW,
-        date_source="page",
-        first_seen_at=NOW,
-        last_seen_at=NOW,
-        fetched_at=NOW,
-        extraction_status="ok",
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    fields = {"source": "NOS", "feeds": ["nos"], "title": title, "body": body}
+    return new_article(doc_id, NOW, **(fields | {"language_confidence": 0.99} | changes))
 
 
 def write_rules(tmp_path: Path, text: str, name: str = "alerts.yaml") -> Path:

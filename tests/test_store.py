@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from articles import new_article
 from click.testing import CliRunner
 from elasticsearch import Elasticsearch
 
@@ -20,27 +21,9 @@ NOW = datetime(2026, 1, 2, tzinfo=UTC)
 
 
 def article(doc_id: str, body: str, published: datetime, **changes: object) -> Article:
-    base = Article(
-        id=doc_id,
-        url=f"https://nos.nl/{doc_id}",
-        canonical_url=f"https://nos.nl/{doc_id}",
-        domain="nos.nl",
-        source="NOS",
-        feeds=["nos"],
-        title=f"Titel {doc_id}",
-        summary="",
-        body=body,
-        language="nl",
-        language_confidence=0.99,
-        language_source="text",
-        published_at=published,
-        date_source="page",
-        first_seen_at=NOW,
-        last_seen_at=NOW,
-        fetched_at=NOW,
-        extraction_status="ok",
-    )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    fields = {"source": "NOS", "feeds": ["nos"], "title": f"Titel {doc_id}", "body": body}
+    fields |= {"language_confidence": 0.99, "published_at": published}
+    return new_article(doc_id, NOW, "nos.nl", **(fields | changes))
 
 
 def names_of(settings: Settings) -> store.IndexNames:

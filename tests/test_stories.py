@@ -20,6 +20,7 @@ from html import escape
 from pathlib import Path
 
 import pytest
+from articles import new_article
 from click.testing import CliRunner
 from elasticsearch import Elasticsearch
 from pytest_httpserver import HTTPServer
@@ -265,27 +266,13 @@ NOW = datetime(2024, 8, 8, tzinfo=UTC)
 
 
 def article(doc_id: str, source: str, text: str, now: datetime = NOW) -> Article:
-    """An article as the pipeline builds it before the stories step (Dutch, fingerprinted)."""
+    """An article as the pipeline builds it before the stories step (fingerprinted)."""
     fp = stories.fingerprint(text)
-    return Article(
-        id=doc_id,
-        url=f"https://{source}/{doc_id}",
-        canonical_url=f"https://{source}/{doc_id}",
-        domain=source,
-        source=source,
-        feeds=["f"],
-        title=doc_id,
-        summary="",
+    return new_article(
+        doc_id,
+        now,
+        source,
         body=text,
-        language="nl",
-        language_confidence=1.0,
-        language_source="text",
-        published_at=now,
-        date_source="page",
-        first_seen_at=now,
-        last_seen_at=now,
-        fetched_at=now,
-        extraction_status="ok",
         content_hash=content_hash(text),
         minhash=fp.minhash if fp else None,
         lsh_bands=list(fp.bands) if fp else [],

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from articles import new_article
 from click.testing import CliRunner
 from elasticsearch import Elasticsearch
 
@@ -48,25 +49,16 @@ def article(
 ) -> Article:
     when = datetime.fromisoformat(published).replace(tzinfo=UTC)
     body = "Bij de grensovergang Kuźnica wachten honderden mensen." if hit else "Iets anders."
-    return Article(
-        id=f"a{n}",
+    return new_article(
+        f"a{n}",
+        when,
+        "example.org",
         url=f"https://example.org/{n}",
         canonical_url=f"https://example.org/{n}",
-        domain="example.org",
         source=source,
-        feeds=["f"],
         title=f"Bericht {n}",
-        summary="",
         body=body,
         language=language,
-        language_confidence=1.0,
-        language_source="text",
-        published_at=when,
-        date_source="page",
-        first_seen_at=when,
-        last_seen_at=when,
-        fetched_at=when,
-        extraction_status="ok",
         rules=rules,
     )
 
