@@ -584,6 +584,14 @@ def refetch(settings: Settings, ages: tuple[str, ...], late_by: str, as_json: bo
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write a PNG chart to this file.",
 )
+@click.option(
+    "--normalize",
+    is_flag=True,
+    help="Also give each count as a share of all articles in the interval (same filters).",
+)
+@click.option("--lang", "languages", multiple=True, help="Only these languages (repeatable).")
+@click.option("--source", "sources", multiple=True, help="Only these sources (repeatable).")
+@click.option("--feed", "feeds", multiple=True, help="Only articles from these feeds.")
 @click.pass_obj
 def trend(
     settings: Settings,
@@ -595,11 +603,17 @@ def trend(
     top: int,
     output: str,
     plot: Path | None,
+    normalize: bool,
+    languages: tuple[str, ...],
+    sources: tuple[str, ...],
+    feeds: tuple[str, ...],
 ) -> None:
     """Count matching articles over time, e.g. trend '"Poolse grens"' --interval day --by source."""
     from ingest.trends import TrendRequest, coverage_trend, plot_png, render_table, to_csv, to_json
 
-    request = TrendRequest(query, interval, by, since, until, top)
+    request = TrendRequest(
+        query, interval, by, since, until, top, normalize, languages, sources, feeds
+    )
     client = store.connect(settings)
     found = coverage_trend(client, store.IndexNames(settings.index_prefix), request)
     if output == "json":
@@ -817,6 +831,16 @@ def print_hits(query: str, total: int, hits: list[Any]) -> None:
             f"[bold]{escape(hit.title)}[/]\n{snippet}",
         )
     console.print(table)
+
+
+def _add_attention_commands() -> None:
+    from ingest.cli_attention import breakdown, compare, terms
+
+    for command in (compare, breakdown, terms):
+        cli.add_command(command)
+
+
+_add_attention_commands()
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ class SearchFilters:
     sources: tuple[str, ...] = ()
     since: str | None = None  # ISO date/time, or relative: 24h, 7d, 2w
     until: str | None = None
+    feeds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ def build_query(query: str, filters: SearchFilters) -> dict[str, Any]:
         clauses.append({"terms": {"language": list(filters.languages)}})
     if filters.sources:
         clauses.append({"terms": {"source": list(filters.sources)}})
+    if filters.feeds:
+        clauses.append({"terms": {"feeds": list(filters.feeds)}})
     date_range = {
         key: date_bound(value)
         for key, value in (("gte", filters.since), ("lte", filters.until))
