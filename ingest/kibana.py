@@ -63,13 +63,43 @@ def read_saved_objects(files: Sequence[Path], prefix: str = DEFAULT_PREFIX) -> l
 
 
 def _with_prefix(obj: dict[str, Any], prefix: str) -> dict[str, Any]:
-    if prefix == DEFAULT_PREFIX or obj["type"] != "index-pattern":
+    """Data view patterns and the indices Vega panels query follow the index prefix."""
+    if prefix == DEFAULT_PREFIX:
         return obj
     attributes = dict(obj["attributes"])
-    title = str(attributes["title"])
-    if title.startswith(f"{DEFAULT_PREFIX}-"):
-        attributes["title"] = prefix + title[len(DEFAULT_PREFIX) :]
+    if obj["type"] == "index-pattern":
+        attributes["title"] = _prefixed(str(attributes["title"]), prefix)
+    elif obj["type"] == "visualization":
+        state = json.loads(attributes["visState"])
+        if state.get("type") != "vega":
+            return obj
+        spec = json.loads(state["params"]["spec"])  # ours are JSON, which HJSON includes
+        for source in spec.get("data", []):
+            url = source.get("url")
+            if isinstance(url, dict) and "index" in url:
+                url["index"] = _prefixed(str(url["index"]), prefix)
+        state["params"]["spec"] = json.dumps(spec, indent=2, ensure_ascii=False)
+        attributes["visState"] = json.dumps(state, ensure_ascii=False)
     return {**obj, "attributes": attributes}
+
+
+def _prefixed(index: str, prefix: str) -> str:
+    if index.startswith(f"{DEFAULT_PREFIX}-"):
+        return prefix + index[len(DEFAULT_PREFIX) :]
+    return index
+
+
+def vega_data(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The data sources of a Vega visualization that query Elasticsearch (`url`: index and
+    body, Kibana's placeholders such as `%context%` as written; `format`: where in the
+    response the rows are); none for other objects."""
+    if obj["type"] != "visualization":
+        return []
+    state = json.loads(obj["attributes"]["visState"])
+    if state.get("type") != "vega":
+        return []
+    spec = json.loads(state["params"]["spec"])
+    return [source for source in spec.get("data", []) if isinstance(source.get("url"), dict)]
 
 
 def import_saved_objects(

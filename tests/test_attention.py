@@ -20,13 +20,14 @@ import io
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from articles import new_article
 from click.testing import CliRunner
 from elasticsearch import Elasticsearch
 
-from ingest import store
+from ingest import kibana, store
 from ingest.attention import (
     breakdown,
     compare_queries,
@@ -286,3 +287,79 @@ def test_the_commands_print_tables_json_and_csv(
     assert nothing.exit_code == 0 and "matches no article" in nothing.output
     bad = runner.invoke(cli, [*base, "compare", "only=one"])
     assert bad.exit_code == 1 and "at least two queries" in bad.output
+
+
+# -- the Kibana "Attention" dashboard's Vega panels, run against the real node --------------
+
+
+def kibana_body(url: dict[str, Any], query_bar: str, start: datetime, end: datetime) -> Any:
+    """The body Kibana sends for a Vega `url`, with its placeholders replaced as Kibana's
+    documented Vega syntax says: `%context%` puts the query bar and the time picker into the
+    query, `%timefilter%` becomes the picker's range (true) or bound ("min"/"max", epoch ms),
+    and `interval: {"%autointerval%": true}` a fixed interval (one day here)."""
+    bounds = {"min": int(start.timestamp() * 1000), "max": int(end.timestamp() * 1000)}
+    time_range = {
+        "gte": start.isoformat(),
+        "lte": end.isoformat(),
+        "format": "strict_date_optional_time",
+    }
+
+    def replace(node: Any, key: str = "") -> Any:
+        if isinstance(node, list):
+            return [replace(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if node.get("%timefilter%") is True:
+            return time_range
+        if node.get("%timefilter%") in bounds:
+            return bounds[node["%timefilter%"]]
+        out = {k: replace(v, k) for k, v in node.items() if k != "interval"}
+        if key == "date_histogram" and "interval" in node:
+            out["fixed_interval"] = "1d"
+        return out
+
+    body = replace(url["body"])
+    if url.get("%context%"):
+        body["query"] = {
+            "bool": {
+                "must": [{"query_string": {"query": query_bar}}],
+                "filter": [{"range": {url["%timefield%"]: time_range}}],
+            }
+        }
+    return body
+
+
+def vega_rows(es: Elasticsearch, source: dict[str, Any], body: Any) -> Any:
+    response = es.search(index=source["url"]["index"], body=body).body
+    for part in source["format"]["property"].split("."):
+        response = response[part]
+    return response
+
+
+def test_the_attention_dashboards_vega_panels_answer_as_the_commands_do(
+    es: Elasticsearch, corpus: store.IndexNames
+) -> None:
+    # As `mediamon kibana import --prefix` would send them: the panels query this test's indices.
+    objects = kibana.read_saved_objects(kibana.saved_object_files(), prefix=corpus.prefix)
+    panels = {o["id"]: kibana.vega_data(o) for o in objects if kibana.vega_data(o)}
+    assert set(panels) == {"mediamon-attention-share", "mediamon-attention-terms"}
+    start, end = datetime(2021, 11, 15, tzinfo=UTC), datetime(2021, 11, 18, 23, 59, tzinfo=UTC)
+
+    sources = {s["name"]: s for s in panels["mediamon-attention-share"]}
+    rows = {
+        name: vega_rows(es, sources[name], kibana_body(sources[name]["url"], QUERY, start, end))
+        for name in ("matching", "all")
+    }
+    whole = {b["key"]: b["doc_count"] for b in rows["all"]}
+    shares = {
+        b["key"]: b["doc_count"] / whole[b["key"]] for b in rows["matching"] if whole[b["key"]]
+    }
+    trend = coverage_trend(
+        es, corpus, TrendRequest(QUERY, "day", since=SINCE, until=UNTIL, normalize=True)
+    )
+    expected = {int(b.key.timestamp() * 1000): b.share for b in trend.buckets if b.all_count}
+    assert shares == pytest.approx(expected)
+
+    [terms_source] = panels["mediamon-attention-terms"]
+    buckets = vega_rows(es, terms_source, kibana_body(terms_source["url"], QUERY, start, end))
+    assert "waterkanon" in [b["key"] for b in buckets][:5]

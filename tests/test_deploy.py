@@ -274,7 +274,8 @@ def test_the_data_views_and_dashboards_the_issue_asks_for(
     assert "mediamon-alerts*" in views and "mediamon-runs*" in views
     titles = {(o["type"], o["attributes"]["title"]) for o in saved_objects}
     expected = {("search", "Latest coverage"), ("search", "Coverage by language"),
-                ("dashboard", "Coverage over time"), ("dashboard", "Pipeline health")}  # fmt: skip
+                ("dashboard", "Coverage over time"), ("dashboard", "Pipeline health"),
+                ("dashboard", "Attention")}  # fmt: skip
     assert expected <= titles
 
 
@@ -330,7 +331,46 @@ def used_fields(obj: dict[str, Any]) -> tuple[set[str], set[str]]:
         for agg in json.loads(attributes["visState"])["aggs"]:
             if "field" in agg["params"]:
                 aggregated.add(agg["params"]["field"])
+    for source in kibana.vega_data(obj):
+        url = source["url"]
+        if "%timefield%" in url:
+            aggregated.add(url["%timefield%"])
+        walk_vega_body(url["body"], shown, aggregated)
     return shown, aggregated
+
+
+def walk_vega_body(node: Any, shown: set[str], aggregated: set[str]) -> None:
+    """Fields a Vega request's body names: aggregated (`field` of an aggregation, or of
+    significant_text, which analyses text again), or queried (a `range` or `term` key)."""
+    if isinstance(node, list):
+        for item in node:
+            walk_vega_body(item, shown, aggregated)
+        return
+    if not isinstance(node, dict):
+        return
+    for key, value in node.items():
+        if key == "significant_text":
+            shown.add(value["field"])
+            walk_vega_body({k: v for k, v in value.items() if k != "field"}, shown, aggregated)
+        elif key in ("range", "term") and isinstance(value, dict):
+            shown.update(value)
+            walk_vega_body(list(value.values()), shown, aggregated)
+        elif key == "field" and isinstance(value, str):
+            aggregated.add(value)
+        else:
+            walk_vega_body(value, shown, aggregated)
+
+
+def data_view_of(obj: dict[str, Any], index: dict[tuple[str, str], dict[str, Any]]) -> str:
+    """The index pattern an object reads: its data view's, or the one its Vega spec queries."""
+    if obj["type"] == "index-pattern":
+        return str(obj["attributes"]["title"])
+    patterns = {source["url"]["index"] for source in kibana.vega_data(obj)}
+    if patterns:
+        [pattern] = patterns
+        return str(pattern)
+    [ref] = [r for r in obj["references"] if r["type"] == "index-pattern"]
+    return str(index[("index-pattern", ref["id"])]["attributes"]["title"])
 
 
 def test_every_field_a_kibana_object_uses_exists_in_the_mappings(
@@ -341,12 +381,7 @@ def test_every_field_a_kibana_object_uses_exists_in_the_mappings(
     for obj in saved_objects:
         if obj["type"] == "dashboard":
             continue
-        if obj["type"] == "index-pattern":
-            view = obj
-        else:
-            [ref] = [r for r in obj["references"] if r["type"] == "index-pattern"]
-            view = index[("index-pattern", ref["id"])]
-        title = view["attributes"]["title"]
+        title = data_view_of(obj, index)
         match = re.fullmatch(r"mediamon-([\w-]+)\*", title)
         assert match, title
         fields, dynamic = load_mapping(match.group(1).replace("-", "_"))  # dead-letters
@@ -365,6 +400,8 @@ def test_the_index_prefix_is_applied_to_the_data_views() -> None:
     objects = kibana.read_saved_objects(kibana.saved_object_files(KIBANA_DIR), prefix="news")
     titles = {o["attributes"]["title"] for o in objects if o["type"] == "index-pattern"}
     assert "news-articles*" in titles and not any(t.startswith("mediamon-") for t in titles)
+    vega = {s["url"]["index"] for o in objects for s in kibana.vega_data(o)}
+    assert vega == {"news-articles*"}
 
 
 def test_a_bad_ndjson_line_is_named(tmp_path: Path) -> None:
