@@ -592,6 +592,7 @@ def refetch(settings: Settings, ages: tuple[str, ...], late_by: str, as_json: bo
 @click.option("--lang", "languages", multiple=True, help="Only these languages (repeatable).")
 @click.option("--source", "sources", multiple=True, help="Only these sources (repeatable).")
 @click.option("--feed", "feeds", multiple=True, help="Only articles from these feeds.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.pass_obj
 def trend(
     settings: Settings,
@@ -607,6 +608,7 @@ def trend(
     languages: tuple[str, ...],
     sources: tuple[str, ...],
     feeds: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Count matching articles over time, e.g. trend '"Poolse grens"' --interval day --by source."""
     from ingest.trends import TrendRequest, coverage_trend, plot_png, render_table, to_csv, to_json
@@ -614,6 +616,7 @@ def trend(
     request = TrendRequest(
         query, interval, by, since, until, top, normalize, languages, sources, feeds
     )
+    output = "json" if as_json else output
     client = store.connect(settings)
     found = coverage_trend(client, store.IndexNames(settings.index_prefix), request)
     if output == "json":

@@ -49,6 +49,11 @@ def _filters(options: dict[str, Any]) -> SearchFilters:
 
 
 def _output_option(command: F) -> F:
+    """--format table|json|csv, and --json as the other commands have it (`_output` reads
+    both)."""
+    command = click.option("--json", "as_json", is_flag=True, help="Same as --format json.")(
+        command
+    )
     return click.option(
         "--format",
         "output",
@@ -56,6 +61,10 @@ def _output_option(command: F) -> F:
         default="table",
         show_default=True,
     )(command)
+
+
+def _output(output: str, as_json: bool) -> str:
+    return "json" if as_json else output
 
 
 def _names(settings: Settings) -> store.IndexNames:
@@ -78,7 +87,7 @@ def _names(settings: Settings) -> store.IndexNames:
 )
 @click.pass_obj
 def compare(
-    settings: Settings, /, queries: tuple[str, ...], interval: str, output: str,
+    settings: Settings, /, queries: tuple[str, ...], interval: str, output: str, as_json: bool,
     plot: Path | None, **filters: Any,
 ) -> None:  # fmt: skip
     """Several queries over the same intervals: counts and shares of all articles.
@@ -93,6 +102,7 @@ def compare(
         plot_comparison,
     )
 
+    output = _output(output, as_json)
     named = parse_named_queries(queries)
     client = store.connect(settings)
     found = compare_queries(client, _names(settings), named, interval, _filters(filters))
@@ -133,7 +143,7 @@ def compare(
 @click.pass_obj
 def breakdown(
     settings: Settings, /, query: str, by: str, top: int, sample: int, output: str,
-    **filters: Any,
+    as_json: bool, **filters: Any,
 ) -> None:  # fmt: skip
     """Matching articles by source, language, domain or feed: counts and shares."""
     from ingest.attention import breakdown as count_by
@@ -144,6 +154,7 @@ def breakdown(
         sample_table,
     )
 
+    output = _output(output, as_json)
     client = store.connect(settings)
     found = count_by(client, _names(settings), query, by, _filters(filters), top, sample)
     if output == "json":
@@ -174,13 +185,21 @@ def breakdown(
 @_output_option
 @click.pass_obj
 def terms(
-    settings: Settings, /, query: str, size: int, sample: int, output: str, **filters: Any
+    settings: Settings,
+    /,
+    query: str,
+    size: int,
+    sample: int,
+    output: str,
+    as_json: bool,
+    **filters: Any,
 ) -> None:
     """What matching coverage talks about: terms that stand out against all coverage
     in the same period, with the stories each comes from."""
     from ingest.attention import significant_terms
     from ingest.attention_output import terms_csv, terms_json, terms_table
 
+    output = _output(output, as_json)
     client = store.connect(settings)
     total, found = significant_terms(
         client, _names(settings), query, _filters(filters), size, sample

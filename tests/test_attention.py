@@ -282,6 +282,15 @@ def test_the_commands_print_tables_json_and_csv(
     words = runner.invoke(cli, [*base, "terms", QUERY])
     assert words.exit_code == 0, words.output
     assert "waterkanon" in words.output
+    as_json = json.loads(runner.invoke(cli, [*base, "terms", QUERY, "--json"]).output)
+    assert as_json["total"] == 5 and "waterkanon" in [t["term"] for t in as_json["terms"]]
+    shares = json.loads(
+        runner.invoke(
+            cli,
+            [*base, "trend", QUERY, "--normalize", "--json", "--since", SINCE, "--until", UNTIL],
+        ).output
+    )
+    assert [row["share"] for row in shares] == [0.666667, 0.6, None, 0.0]
 
     nothing = runner.invoke(cli, [*base, "terms", "zzzyyyxxx"])
     assert nothing.exit_code == 0 and "matches no article" in nothing.output
