@@ -19,7 +19,7 @@ import html as html_entities
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,7 +36,14 @@ from ingest.errors import ExtractionError
 from ingest.language import count_words, normalise_language_code
 from ingest.models import Extraction
 
-__all__ = ["MAX_BODY_CHARS", "MIN_WORDS", "clean_text", "cut_text", "extract_page"]
+__all__ = [
+    "EXTRACTION_PASSES",
+    "MAX_BODY_CHARS",
+    "MIN_WORDS",
+    "clean_text",
+    "cut_text",
+    "extract_page",
+]
 
 MIN_WORDS = 20  # a body shorter than this is navigation, a teaser or a paywall stub
 # A long-read is 10,000-40,000 characters; past 200,000 a "body" is a live blog's whole
@@ -46,17 +53,28 @@ MIN_WORDS = 20  # a body shorter than this is navigation, a teaser or a paywall 
 MAX_BODY_CHARS = 200_000
 
 # Compared on the corpus (tests/test_extract.py): precision mode keeps the recall of the default
-# mode with less boilerplate (mean shingle precision 0.96 against 0.93); the readability/jusText
-# fallback (fast=False) finds nothing more once split bodies are joined, and costs time (up to
-# 10x on a page where it runs). Tables stay: in news they are content.
+# mode with less boilerplate (mean shingle precision 0.96 against 0.93). Tables stay: in news
+# they are content.
 _EXTRACTOR_OPTIONS: dict[str, Any] = {
     "output_format": "python",
-    "fast": True,
-    "precision": True,
     "comments": False,
     "tables": True,
     "with_metadata": False,  # read by _page_metadata
 }
+# The cascade: each pass runs only when the ones before it found no article text (fewer than
+# MIN_WORDS words). The first is fast precision mode; the second adds trafilatura's own
+# fallbacks (its readability and jusText ports, fast=False), which cost up to 10x on the pages
+# where they run; the last favours recall. Chosen on the development set
+# (benchmarks/extraction_quality.py, README "Extraction quality"): on 86 pages of
+# mozilla/readability's test pages the second pass rescued every page the first left empty
+# (F1 0.915 -> 0.949, 3 second passes), and on the shared corpus the first pass always sufficed.
+# Second passes on short but non-empty first results (under 100-500 words, taking the longer)
+# changed no F1 there: not done. The pass that produced the text is `Extraction.method`.
+EXTRACTION_PASSES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("precision", {"fast": True, "precision": True}),
+    ("precision_fallbacks", {"fast": False, "precision": True}),
+    ("recall_fallbacks", {"fast": False, "recall": True}),
+)
 # trafilatura's shipped settings, parsed once per process (re-reading the file for every page
 # cost ~1.5 ms of a ~40 ms page) and ours rather than its module global, which other code in
 # the process could change; Extractor only reads it.
@@ -97,28 +115,52 @@ _INVISIBLE = dict.fromkeys(
 )
 
 
-def extract_page(html: str, url: str) -> Extraction:
-    """Main text and metadata of the article page `html` fetched from `url`.
+def extract_page(
+    html: str, url: str, passes: Sequence[tuple[str, dict[str, Any]]] = EXTRACTION_PASSES
+) -> Extraction:
+    """Main text and metadata of the article page `html` fetched from `url`, from the first
+    of `passes` (name, trafilatura options) that finds at least `MIN_WORDS` words.
 
-    Raises `ExtractionError("no_text")` when the page has no article text of at least
+    Raises `ExtractionError("no_text")` when no pass finds article text of at least
     `MIN_WORDS` words, and `ExtractionError("parse_error")` when the parser gives up.
     """
     try:
         tree = load_html(html) if html.strip() else None
         if tree is None:
             raise ExtractionError("no_text", url)
-        metadata = _page_metadata(tree, url)  # first: the steps below change the tree
-        _join_split_body(tree)
-        document = bare_extraction(tree, options=_extractor(url))
+        metadata = _page_metadata(tree, url)  # first: extraction changes the tree
+        body, method = _first_text(html, tree, url, metadata.title, passes)
     except (etree.LxmlError, ValueError, TypeError, RecursionError) as exc:
         raise ExtractionError("parse_error", url) from exc
-    if not isinstance(document, Document):  # None: trafilatura found no main text
-        raise ExtractionError("no_text", url)
-    body = _without_leading_title(clean_text(document.text or ""), metadata.title)
-    if count_words(body) < MIN_WORDS:
-        raise ExtractionError("no_text", url)
     body, truncated = cut_text(body, MAX_BODY_CHARS)
-    return replace(metadata, body=body, truncated=truncated)
+    return replace(metadata, body=body, truncated=truncated, method=method)
+
+
+def _first_text(
+    html: str,
+    tree: HtmlElement,
+    url: str,
+    title: str,
+    passes: Sequence[tuple[str, dict[str, Any]]],
+) -> tuple[str, str]:
+    """The body from the first pass that finds `MIN_WORDS` words, and that pass's name."""
+    for position, (method, options) in enumerate(passes):
+        if position:  # bare_extraction prunes the tree it is given: start again
+            tree = load_html(html)
+        body = _main_text(tree, url, options, title)
+        if count_words(body) >= MIN_WORDS:
+            return body, method
+    raise ExtractionError("no_text", url)
+
+
+def _main_text(tree: HtmlElement, url: str, options: dict[str, Any], title: str) -> str:
+    """The article text trafilatura finds with these options, cleaned ("" for none)."""
+    _join_split_body(tree)
+    extractor = Extractor(config=_TRAFILATURA_CONFIG, url=url, **_EXTRACTOR_OPTIONS, **options)
+    document = bare_extraction(tree, options=extractor)
+    if not isinstance(document, Document):  # None: trafilatura found no main text
+        return ""
+    return _without_leading_title(clean_text(document.text or ""), title)
 
 
 def cut_text(text: str, limit: int) -> tuple[str, bool]:
@@ -151,11 +193,6 @@ def clean_text(text: str) -> str:
 def _clean_line(text: str) -> str:
     """`clean_text` for a one-line field (title, author, tag): line breaks become spaces."""
     return " ".join(unicodedata.normalize("NFC", text).translate(_INVISIBLE).split())
-
-
-def _extractor(url: str) -> Extractor:
-    """trafilatura's options for one page."""
-    return Extractor(config=_TRAFILATURA_CONFIG, url=url, **_EXTRACTOR_OPTIONS)
 
 
 def _page_metadata(tree: HtmlElement, url: str) -> Extraction:

@@ -66,6 +66,7 @@ class Extraction:
     date_source: str = ""  # "page" when htmldate/trafilatura found it in the page
     html_lang: str | None = None  # <html lang>, normalised to ISO 639-1 where possible
     truncated: bool = False  # the body was cut at extract.MAX_BODY_CHARS
+    method: str = ""  # the extraction pass that found the body (extract.EXTRACTION_PASSES)
     # The body's near-duplicate fingerprint (ingest.stories), added by worker.analyse_page
     # in the extraction worker, where the CPU work belongs; None for a body too short.
     minhash: str | None = None
@@ -107,6 +108,7 @@ class Article:
     extraction_status: str  # "ok" or "feed_only"
     extraction_reason: str | None = None
     body_truncated: bool = False  # cut at extract.MAX_BODY_CHARS
+    extraction_method: str | None = None  # the extraction pass that found the body
     authors: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     content_hash: str | None = None
@@ -154,6 +156,7 @@ class Article:
                 "status": self.extraction_status,
                 "reason": self.extraction_reason,
                 "truncated": self.body_truncated,
+                "method": self.extraction_method,
             },
             "content_hash": self.content_hash,
             "story_id": self.story_id,

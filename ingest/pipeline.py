@@ -565,6 +565,7 @@ def _article(
         extraction_status="feed_only" if reason else "ok",
         extraction_reason=reason,
         body_truncated=extraction.truncated,
+        extraction_method=extraction.method or None,
         authors=list(extraction.authors or entry.authors),
         tags=sorted(set(extraction.tags) | set(entry.tags)),
         content_hash=dedupe.content_hash(body) if body else None,

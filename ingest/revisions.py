@@ -246,7 +246,10 @@ if (params.revision != null && ctx._source.content_hash == params.old_hash
   ctx._source.word_count = params.word_count;
   ctx._source.minhash = params.minhash;
   ctx._source.lsh_bands = params.lsh_bands;
-  if (ctx._source.extraction != null) { ctx._source.extraction.truncated = params.truncated; }
+  if (ctx._source.extraction != null) {
+    ctx._source.extraction.truncated = params.truncated;
+    ctx._source.extraction.method = params.method;
+  }
   ctx._source.revised_at = params.now;
   ctx._source.revision_count = params.revision;
 }
@@ -328,6 +331,7 @@ def _article_action(check: Check, now: datetime) -> dict[str, Any]:
             minhash=extraction.minhash,
             lsh_bands=list(extraction.lsh_bands),
             truncated=extraction.truncated,
+            method=extraction.method or None,
         )
     return {
         "_op_type": "update",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
+import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,8 +19,12 @@ import pytest
 from lxml.html import fromstring
 
 from ingest.errors import ExtractionError
-from ingest.extract import clean_text, cut_text, extract_page
+from ingest.extract import EXTRACTION_PASSES, clean_text, cut_text, extract_page
 from ingest.models import Extraction
+
+# benchmarks/ is run from the repository, not installed: its scoring is shared from there.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.extraction_quality import shingle_scores
 
 # Measured with this extractor on the corpus: recall 0.83-1.00 (mean 0.97), precision
 # 0.78-1.00 (mean 0.97). The lowest recall is Asahi, whose lists of place names are all links
@@ -30,6 +34,9 @@ from ingest.models import Extraction
 # (mean recall 0.92); trafilatura's default mode keeps more boilerplate (mean precision 0.94).
 MIN_RECALL, MIN_PRECISION = 0.80, 0.75
 MIN_MEAN_RECALL, MIN_MEAN_PRECISION = 0.95, 0.95
+# The quality gate: mean F1 of word 4-grams with the extraction cascade, measured on this corpus
+# on 2026-12-02 (`benchmarks/extraction_quality.py`: 0.968; trafilatura's defaults 0.931).
+GATE_F1, GATE_MARGIN = 0.968, 0.01
 
 # Pages whose title legitimately differs from Fundus's, and why: ours is the page's <h1>.
 TITLE_DIFFERENCES = {
@@ -125,6 +132,16 @@ def test_bodies_overlap_the_corpus(extracted: list[Extracted]) -> None:
     assert low == {}
     assert sum(row[1] for row in rows) / len(rows) >= MIN_MEAN_RECALL
     assert sum(row[2] for row in rows) / len(rows) >= MIN_MEAN_PRECISION
+
+
+def test_quality_gate_mean_f1_of_the_cascade(extracted: list[Extracted]) -> None:
+    """As trafilatura's eval_gate: the mean 4-gram F1 over the corpus may not fall more than
+    GATE_MARGIN below what the cascade measured (benchmarks/extraction_quality.py)."""
+    scores = [shingle_scores(item.page.body, item.result.body)[2] for item in extracted]
+    mean_f1 = sum(scores) / len(scores)
+    print(f"\nmean 4-gram F1 {mean_f1:.3f} (gate {GATE_F1} - {GATE_MARGIN})")
+    assert mean_f1 >= GATE_F1 - GATE_MARGIN
+    assert {item.result.method for item in extracted} <= {name for name, _ in EXTRACTION_PASSES}
 
 
 def test_every_page_declares_its_language_or_none(extracted: list[Extracted]) -> None:
@@ -280,20 +297,10 @@ def test_clean_text(text: str, expected: str) -> None:
     assert clean_text(expected) == expected  # idempotent
 
 
-# Japanese is written without spaces: each Han or kana character is a token of its own.
-_TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|\w+")
-
-
 def shingle_overlap(expected: str, got: str, n: int = 3) -> tuple[float, float]:
     """Recall and precision of `got`'s word 3-grams against `expected`'s."""
-    want, have = shingles(expected, n), shingles(got, n)
-    common = len(want & have)
-    return common / max(1, len(want)), common / max(1, len(have))
-
-
-def shingles(text: str, n: int) -> set[tuple[str, ...]]:
-    tokens = _TOKEN.findall(text.casefold())
-    return {tuple(tokens[i : i + n]) for i in range(max(1, len(tokens) - n + 1))}
+    precision, recall, _ = shingle_scores(expected, got, n)
+    return recall, precision
 
 
 def _title_ok(item: Extracted) -> bool:

@@ -232,7 +232,12 @@ def test_first_run_indexes_everything_and_counts_every_failure(
     }
     for path, reason in expected_reasons.items():
         doc = by_path[path]
-        assert doc["extraction"] == {"status": "feed_only", "reason": reason, "truncated": False}
+        assert doc["extraction"] == {
+            "status": "feed_only",
+            "reason": reason,
+            "truncated": False,
+            "method": None,
+        }
         assert doc["title"] and doc["summary"]
         assert f[reason] >= 1
     assert c["pages.fetched"] >= 6, json.dumps([c, f, report.errors], indent=1)
@@ -241,6 +246,7 @@ def test_first_run_indexes_everything_and_counts_every_failure(
     assert seed["language"] == "nl" and seed["title"] == SEED_TITLE
     assert seed["published_at"].startswith("2021-11-16") and seed["date_source"] == "page"
     assert seed["extraction"]["status"] == "ok" and seed["word_count"] > 200
+    assert seed["extraction"]["method"] == "precision"  # the cascade's first pass
     assert "vluchtelingen" in seed["body"]
 
     kalifat = by_path["/de/kalifat?utm_source=rss&utm_medium=feed"]

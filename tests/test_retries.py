@@ -133,6 +133,7 @@ def test_page_failing_every_time_goes_in_feed_only_after_the_last_attempt(
         "status": "feed_only",
         "reason": "page:http_500",
         "truncated": False,
+        "method": None,
     }
     assert article["title"] == "Item 0"  # what the feed said
     assert requests_for(httpserver, "/down") == PAGE_ATTEMPTS
@@ -175,7 +176,12 @@ def test_huge_body_is_cut_and_flagged_and_the_document_accepted(
     assert report.counts["articles.new"] == 2, report.failures
     articles = stored(es, settings)
     live, ok = articles["live"], articles["ok"]
-    assert live["extraction"] == {"status": "ok", "reason": None, "truncated": True}
+    assert live["extraction"] == {
+        "status": "ok",
+        "reason": None,
+        "truncated": True,
+        "method": "precision",
+    }
     assert MAX_BODY_CHARS * 0.9 <= len(live["body"]) <= MAX_BODY_CHARS
     assert live["body"].startswith("Update 0:") and live["body"].endswith(".")  # at a break
     assert ok["extraction"]["truncated"] is False

@@ -172,6 +172,7 @@ def test_edits_are_found_at_each_stage_and_kept_as_revisions(
     assert edited["content_hash"] != first["edited"]["content_hash"]
     assert edited["lsh_bands"] != first["edited"]["lsh_bands"]  # fingerprint follows the text
     assert edited["extraction"]["truncated"] is False  # follows the new text
+    assert edited["extraction"]["method"] == "precision"
     assert after["steady"]["last_check_status"] == "unchanged"
     assert after["steady"]["body"] == first["steady"]["body"]
     assert after["steady"]["revision_count"] == 0 and after["steady"]["refetch_stages"] == ["24h"]
