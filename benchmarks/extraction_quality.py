@@ -5,8 +5,7 @@
     .venv/bin/python benchmarks/extraction_quality.py --json FILE
 
 Development sets (pages with the article text a reader should get), never the held-out
-evaluation sets (the ScrapingHub article-extraction benchmark, the test data of trafilatura,
-htmldate, Fundus's own repository and feedparser are for evaluation only):
+evaluation sets that the README's "Extraction" section names:
 
 - `--shared DIR` (default `MEDIAMON_SHARED` or `../shared`): `corpus/pages.jsonl`, 25 news
   pages in 13 languages with their expected bodies;
