@@ -15,7 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, Tim
 from rich.progress import Progress as RichProgressBar
 from rich.table import Table
 
-from ingest import embedded, store
+from ingest import cli_attention, embedded, store
+from ingest.cli_attention import coverage_filters, interval_option
 from ingest.config import DEFAULT_ES_PORT, Settings, parse_cidrs
 from ingest.errors import MediamonError
 from ingest.models import RunReport
@@ -550,20 +551,13 @@ def refetch(settings: Settings, ages: tuple[str, ...], late_by: str, as_json: bo
 
 @cli.command()
 @click.argument("query", default="")
-@click.option(
-    "--interval",
-    type=click.Choice(["hour", "day", "week"]),
-    default="day",
-    show_default=True,
-    help="Bucket size (UTC; weeks start on Monday).",
-)
+@interval_option
 @click.option(
     "--by",
     type=click.Choice(["language", "source", "rule"]),
     help="One series per language, source or matched alert rule.",
 )
-@click.option("--since", help="From: 2021-11-01, 2021-11-01T08:00, or 24h / 7d / 2w ago.")
-@click.option("--until", help="Until, in the same forms.")
+@coverage_filters
 @click.option(
     "--top",
     default=8,
@@ -589,9 +583,6 @@ def refetch(settings: Settings, ages: tuple[str, ...], late_by: str, as_json: bo
     is_flag=True,
     help="Also give each count as a share of all articles in the interval (same filters).",
 )
-@click.option("--lang", "languages", multiple=True, help="Only these languages (repeatable).")
-@click.option("--source", "sources", multiple=True, help="Only these sources (repeatable).")
-@click.option("--feed", "feeds", multiple=True, help="Only articles from these feeds.")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.pass_obj
 def trend(
@@ -836,14 +827,8 @@ def print_hits(query: str, total: int, hits: list[Any]) -> None:
     console.print(table)
 
 
-def _add_attention_commands() -> None:
-    from ingest.cli_attention import breakdown, compare, terms
-
-    for command in (compare, breakdown, terms):
-        cli.add_command(command)
-
-
-_add_attention_commands()
+for attention_command in (cli_attention.compare, cli_attention.breakdown, cli_attention.terms):
+    cli.add_command(attention_command)
 
 
 def main() -> None:

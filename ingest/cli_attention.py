@@ -18,7 +18,7 @@ from ingest import store
 from ingest.config import Settings
 from ingest.search import SearchFilters
 
-__all__ = ["breakdown", "compare", "coverage_filters", "terms"]
+__all__ = ["breakdown", "compare", "coverage_filters", "interval_option", "terms"]
 
 console = Console()
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,15 +71,19 @@ def _names(settings: Settings) -> store.IndexNames:
     return store.IndexNames(settings.index_prefix)
 
 
+def interval_option(command: F) -> F:
+    return click.option(
+        "--interval",
+        type=click.Choice(["hour", "day", "week"]),
+        default="day",
+        show_default=True,
+        help="Bucket size (UTC; weeks start on Monday).",
+    )(command)
+
+
 @click.command()
 @click.argument("queries", nargs=-1, required=True)
-@click.option(
-    "--interval",
-    type=click.Choice(["hour", "day", "week"]),
-    default="day",
-    show_default=True,
-    help="Bucket size (UTC; weeks start on Monday).",
-)
+@interval_option
 @coverage_filters
 @_output_option
 @click.option(
