@@ -250,7 +250,7 @@ def _read_feed(
         _feed_ok(state, "unchanged", state.entries_last_poll)
         polling.reschedule(state, changed=False, now=now)
         return []
-    parsed = feeds.parse_feed(response.content, feed, response.final_url, now)
+    parsed = feeds.parse_feed(response.content, feed, response.final_url, now, response.charset)
     report.count("entries.seen", len(parsed.entries) + sum(parsed.skipped.values()))
     for reason, n in parsed.skipped.items():
         report.fail(reason, n=n)
