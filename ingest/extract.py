@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from htmldate import find_date
 from lxml import etree
@@ -200,7 +200,21 @@ def _page_metadata(tree: HtmlElement, url: str) -> Extraction:
         published_at=published_at,
         date_source="page" if published_at else "",
         html_lang=normalise_language_code(tree.get("lang") or tree.get(_XML_LANG)),
+        canonical_link=_canonical_link(tree, url),
     )
+
+
+def _canonical_link(tree: HtmlElement, url: str) -> str:
+    """The page's first `<link rel="canonical" href>`, made absolute against `url`."""
+    for element in tree.iter("link"):
+        rel = (element.get("rel") or "").lower().split()
+        href = str(element.get("href") or "").strip()
+        if "canonical" in rel and href:
+            try:
+                return urljoin(url, href)
+            except ValueError:  # an unparsable href (bad IPv6 literal): as if there were none
+                return ""
+    return ""
 
 
 def _meta_tags(tree: HtmlElement) -> dict[str, str]:

@@ -65,6 +65,7 @@ class Extraction:
     published_at: datetime | None = None
     date_source: str = ""  # "page" when htmldate/trafilatura found it in the page
     html_lang: str | None = None  # <html lang>, normalised to ISO 639-1 where possible
+    canonical_link: str = ""  # <link rel="canonical">, absolute; ingest.dedupe judges it
     truncated: bool = False  # the body was cut at extract.MAX_BODY_CHARS
     # The body's near-duplicate fingerprint (ingest.stories), added by worker.analyse_page
     # in the extraction worker, where the CPU work belongs; None for a body too short.
