@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import calendar
+import email.utils
 import html
 import io
 import json
@@ -301,7 +302,9 @@ def _json_item(item: Any) -> dict[str, Any]:
         "title_detail": {"type": "text/plain"},
         "summary": text or html_body,
         "summary_detail": {"type": "text/plain" if text else "text/html"},
+        "published": _str(item.get("date_published")),
         "published_parsed": _iso_date(item.get("date_published")),
+        "updated": _str(item.get("date_modified")),
         "updated_parsed": _iso_date(item.get("date_modified")),
         "authors": item.get("authors") or [item.get("author")],  # 1.1, or 1.0's one author
         "tags": item.get("tags"),
@@ -396,16 +399,29 @@ def _item_source(raw: Any) -> str | None:
 
 
 def _entry_date(raw: Any, now: datetime) -> datetime | None:
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = raw.get(key)
+    for key in ("published", "updated", "created"):
+        value = raw.get(f"{key}_parsed")
         if value:
             try:
                 moment = datetime.fromtimestamp(calendar.timegm(value), UTC)
             except (OverflowError, ValueError, OSError):
                 continue
             if EARLIEST <= moment <= now + MAX_FUTURE:
-                return moment
+                return _in_stated_zone(moment, _str(raw.get(key)))
     return None
+
+
+def _in_stated_zone(moment: datetime, text: str) -> datetime:
+    """`moment` (feedparser's, in UTC) in the zone the feed wrote it in, where the text
+    reads back as the same instant (RFC 822 or RFC 3339 with an offset)."""
+    for parse in (email.utils.parsedate_to_datetime, datetime.fromisoformat):
+        try:
+            stated = parse(text.strip())
+        except (TypeError, ValueError, IndexError, OverflowError):
+            continue
+        if stated.tzinfo is not None and stated == moment:
+            return stated
+    return moment
 
 
 def _language_code(value: Any) -> str | None:

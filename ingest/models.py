@@ -63,7 +63,8 @@ class Extraction:
     description: str = ""
     tags: tuple[str, ...] = ()
     published_at: datetime | None = None
-    date_source: str = ""  # "page" when htmldate/trafilatura found it in the page
+    date_source: str = ""  # "page" when the page states it
+    date_precision: str = ""  # ingest.dates: "day", "time" (no zone) or "zoned"
     html_lang: str | None = None  # <html lang>, normalised to ISO 639-1 where possible
     canonical_link: str = ""  # <link rel="canonical">, absolute; ingest.dedupe judges it
     truncated: bool = False  # the body was cut at extract.MAX_BODY_CHARS

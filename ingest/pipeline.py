@@ -31,7 +31,7 @@ from typing import Protocol
 
 from elasticsearch import Elasticsearch
 
-from ingest import alerts, dedupe, feeds, malloc, polling, store, stories, worker
+from ingest import alerts, dates, dedupe, feeds, malloc, polling, store, stories, worker
 from ingest.config import Settings
 from ingest.errors import ExtractionError, FetchError, TransientFetchError
 from ingest.http import FeedResponse, HttpClient
@@ -644,11 +644,10 @@ def _article(
 def _publication_date(
     extraction: Extraction, entry: FeedEntry, now: datetime
 ) -> tuple[datetime, str]:
+    page = None
     if extraction.published_at:
-        return extraction.published_at, "page"
-    if entry.published_at:
-        return entry.published_at, "feed"
-    return now, "first_seen"
+        page = dates.Stated(extraction.published_at, extraction.date_precision or dates.ZONED)
+    return dates.publication(page, entry.published_at, now)
 
 
 def _record_new_entries(
