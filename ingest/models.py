@@ -115,6 +115,9 @@ class Article:
     story_id: str | None = None
     duplicate_of: str | None = None
     rules: list[str] = field(default_factory=list)
+    # True from the article's own write until an alert exists for each of its `rules`
+    # (ingest.alerts.record_missing_alerts finds the ones a failed or cut-off write left).
+    alerts_pending: bool = False
     word_count: int = 0
     # Near-duplicates (ingest.stories): the body's LSH band keys and MinHash signature, how
     # close a copy is to the article it copies, and on the first article of a story (its
@@ -161,6 +164,7 @@ class Article:
             "story_id": self.story_id,
             "duplicate_of": self.duplicate_of,
             "rules": self.rules,
+            "alerts_pending": self.alerts_pending,
             "word_count": self.word_count,
             "lsh_bands": self.lsh_bands,
             "minhash": self.minhash,

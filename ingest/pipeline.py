@@ -1,8 +1,10 @@
 """One ingestion pass over a list of feeds: the composition of every stage.
 
+    create the alerts earlier runs matched but could not write (alerts_pending articles)
     poll feeds (conditional GET) ─▶ entries ─▶ canonical id, merge repeats
       ─▶ drop ids already indexed (one look-up per batch, no page fetch; record "seen again")
       ─▶ fetch pages ─▶ extract + tag language + near-duplicate fingerprint (process pool)
+      ─▶ the page's canonical link: merge or drop as known the pages naming another article
       ─▶ stories: near and exact copies (one look-up per batch; story_id, duplicate_of)
       ─▶ percolate against the alert rules (one request per batch; matches on Article.rules)
       ─▶ bulk index (create-only; an article refused with a 4xx goes to the dead letters)
@@ -160,6 +162,9 @@ async def _run(
     started = datetime.now(UTC)
     report = RunReport(run_id=run_id or _new_run_id(started), started_at=started)
     states = store.load_feed_states(es, names, [f.name for f in feed_list])
+    # Alerts an earlier run matched but could not write (blocked index, crash): now, so that
+    # this run delivers them with its own.
+    await asyncio.to_thread(alerts.record_missing_alerts, es, names, report.run_id, report)
     async with HttpClient(settings.fetch, settings.egress_allow) as http:
         progress.start("feeds", len(feed_list))
         polled = await asyncio.gather(
@@ -506,6 +511,9 @@ def _store_batch(
     matches = alerts.percolate(es, names, articles)  # before indexing: stored on the article
     for article in articles:
         article.rules = matches.by_article.get(article.id, [])
+        # Written with the article, cleared once its alerts exist: whatever fails in between,
+        # the next run's alerts.record_missing_alerts finds the article and writes them.
+        article.alerts_pending = bool(article.rules)
     outcome = store.bulk_index(es, names, articles)
     report.count("articles.new", outcome.created)
     report.count("entries.known", outcome.conflicts)  # indexed meanwhile by another worker
@@ -533,7 +541,9 @@ def _store_batch(
         report.fail(reason, n=n)
     if matches.count:
         indexed = [a for a in articles if a.id not in outcome.failed_ids]
-        hits = alerts.record_hits(es, names, indexed, matches, report.run_id, now)
+        hits = alerts.record_hits(
+            es, names, indexed, matches, report.run_id, now, written=outcome.written
+        )
         report.count("alerts.matched", hits.created)
         report.count("alerts.already_recorded", hits.existing)
         for reason, n in hits.failures.items():
