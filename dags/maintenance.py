@@ -2,6 +2,7 @@
 
 templates (install or upgrade, idempotent)
   -> rules (sync the rules file into the percolator index, once `ingest.alerts` has it)
+     -> missing_alerts (alerts of indexed articles whose alert write failed: created once)
   -> retention (drop monthly article indices older than `mediamon_retention_months`;
      0, the default, keeps everything; the current month is never dropped)
   -> feed_health (failing feeds, feeds with nothing new, share of 304s: logged and stored
@@ -47,6 +48,12 @@ def mediamon_maintenance() -> None:
         return orchestration.sync_rules()
 
     @task
+    def missing_alerts() -> dict[str, int]:
+        from ingest import orchestration
+
+        return orchestration.record_missing_alerts()
+
+    @task
     def retention() -> list[str]:
         from ingest import orchestration
 
@@ -58,7 +65,9 @@ def mediamon_maintenance() -> None:
 
         return orchestration.report_feed_health()
 
-    templates() >> [rules(), retention(), feed_health()]
+    synced = rules()
+    templates() >> [synced, retention(), feed_health()]
+    synced >> missing_alerts()  # the rules the alerts are made from are the synced ones
 
 
 mediamon_maintenance()

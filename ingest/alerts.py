@@ -6,7 +6,9 @@
 
     a batch of new articles ─▶ percolate (one request: a multi-document percolate per
     language group of the batch) ─▶ Article.rules
-      ─▶ bulk index ─▶ record_hits (create-only ids: a match alerts once, ever)
+      ─▶ bulk index (with `alerts_pending` on matched articles)
+      ─▶ record_hits (create-only ids: a match alerts once, ever) ─▶ clear `alerts_pending`
+    start of a run, and the maintenance DAG ─▶ record_missing_alerts (articles still marked)
     end of a run ─▶ deliver_pending (pending alerts, oldest first: earlier failures, then new)
 
 A rule is a query in Kibana's query-string syntax over the same fields as `mediamon search`
@@ -72,6 +74,7 @@ __all__ = [
     "notify_pending",
     "percolate",
     "record_hits",
+    "record_missing_alerts",
     "requeue_failed",
     "sync_rules",
     "sync_rules_file",
@@ -84,6 +87,7 @@ SPIKE_KEYS = {"factor", "min_count"}
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _LANGUAGE = re.compile(r"^[a-z]{2}$")
 PERCOLATE_PAGE = 1000
+PENDING_ARTICLES_PAGE = 500
 DELIVERY_PAGE = 200
 LEASE_MARGIN = timedelta(minutes=2)  # stop sending this long before a lease runs out
 SPIKE_DAYS = 14
@@ -581,6 +585,9 @@ class HitOutcome:
     existing: int = 0  # already alerted: a retry, a re-run, another feed or worker
     failures: Counter[str] = field(default_factory=Counter)
     existing_ids: set[str] = field(default_factory=set)
+    # Articles with an alert for each of their rules now: their `alerts_pending` is cleared.
+    settled: set[str] = field(default_factory=set)
+    unsettled: set[str] = field(default_factory=set)  # left pending: the next run tries again
 
 
 def record_hits(
@@ -590,46 +597,172 @@ def record_hits(
     matches: Matches,
     run_id: str,
     now: datetime | None = None,
+    written: Mapping[str, str] | None = None,
 ) -> HitOutcome:
-    """One alert document per (rule, article) match, created once (a 409 means: done before)."""
+    """One alert document per (rule, article) match, created once (a 409 means: done before).
+
+    The articles were indexed with `alerts_pending: true`; those now settled are marked so
+    (`written`: article id -> index, where the bulk write put them). An article whose alert
+    could not be written stays pending, and `record_missing_alerts` writes it later.
+    """
     now = now or datetime.now(UTC)
-    hits = [
-        _hit(matches.rules[rule_id], article, run_id, now)
+    hits = {
+        article.id: [
+            _hit(matches.rules[rule_id], article.id, article.to_document(), run_id, now)
+            for rule_id in matches.by_article.get(article.id, [])
+        ]
         for article in articles
-        for rule_id in matches.by_article.get(article.id, [])
-    ]
-    return _create_alerts(es, names, hits)
+    }
+    outcome = _create_alerts(es, names, hits)
+    written = written or {}  # not those indexed meanwhile by another worker: its mark is its own
+    _clear_pending(es, {i: written[i] for i in outcome.settled if i in written}, outcome)
+    return outcome
 
 
-def _hit(rule: Rule, article: Article, run_id: str, now: datetime) -> AlertHit:
-    summary = " ".join((article.summary or article.body).split())[:SUMMARY_CHARS]
+def record_missing_alerts(
+    es: Elasticsearch,
+    names: IndexNames,
+    run_id: str,
+    report: RunReport | None = None,
+    now: datetime | None = None,
+) -> HitOutcome:
+    """Create the alerts of indexed articles still marked `alerts_pending`, exactly once.
+
+    Such an article was written, with its matches in `rules`, by a run whose alert write
+    then failed (a blocked or unavailable alerts index) or never happened (a crash between
+    the two writes): whatever the order, the mark is set with the article and cleared only
+    once every alert of it exists. Alert ids are deterministic and writes create-only, so an
+    alert written before a crash is found (409), not doubled. A rule deleted since alerts no
+    one. Every run does this first; so does the maintenance DAG. Counts go to `report` as
+    alerts.recovered and alerts.already_recorded, failures as `alerts:<reason>`.
+    """
+    now = now or datetime.now(UTC)
+    total = HitOutcome()
+    rules: dict[str, Rule] | None = None
+    after: list[Any] | None = None
+    while True:
+        page = _pending_articles(es, names, after)
+        if not page:
+            break
+        after = page[-1]["sort"]
+        if rules is None:  # no rules index: every rule is gone, the marks are cleared
+            synced = stored_rules(es, names) if es.indices.exists(index=names.rules) else []
+            rules = {rule.id: rule for rule in synced}
+        hits = {
+            hit["_id"]: [
+                _hit(rules[rule_id], hit["_id"], hit["_source"], run_id, now)
+                for rule_id in hit["_source"].get("rules") or []
+                if rule_id in rules
+            ]
+            for hit in page
+        }
+        outcome = _create_alerts(es, names, hits)
+        settled = {hit["_id"]: hit["_index"] for hit in page if hit["_id"] in outcome.settled}
+        _clear_pending(es, settled, outcome)
+        _add_outcome(total, outcome)
+    if report is not None:
+        report.count("alerts.recovered", total.created)
+        report.count("alerts.already_recorded", total.existing)
+        for reason, n in total.failures.items():
+            report.fail(reason, n=n)
+    return total
+
+
+def _pending_articles(
+    es: Elasticsearch, names: IndexNames, after: list[Any] | None
+) -> list[dict[str, Any]]:
+    """A page of the articles marked `alerts_pending`, oldest first."""
+    body: dict[str, Any] = {
+        "query": {"term": {"alerts_pending": True}},
+        "_source": [
+            "rules",
+            "title",
+            "url",
+            "source",
+            "language",
+            "published_at",
+            "summary",
+            "body",
+        ],
+        "sort": [{"first_seen_at": "asc"}, {"url": "asc"}],
+        "size": PENDING_ARTICLES_PAGE,
+    }
+    if after:
+        body["search_after"] = after
+    try:
+        response = es.options(ignore_status=404).search(index=names.articles, **body)
+    except TransportConnectionError as exc:
+        raise StoreError(f"Elasticsearch went away: {exc}", transient=True) from None
+    return list(response.get("hits", {}).get("hits", []))
+
+
+def _hit(
+    rule: Rule, article_id: str, article: Mapping[str, Any], run_id: str, now: datetime
+) -> AlertHit:
+    """The alert of `rule` about an article (its document, as indexed or to be indexed)."""
+    summary = " ".join((article.get("summary") or article.get("body") or "").split())
     return AlertHit(
         rule_id=rule.id,
         rule_name=rule.title,
-        subject=article.id,
+        subject=article_id,
         kind="match",
         created_at=now,
         run_id=run_id,
         targets=[target.key for target in rule.notify],
         rule_tags=list(rule.tags),
         article={
-            "title": article.title,
-            "url": article.url,
-            "source": article.source,
-            "language": article.language,
-            "published_at": article.published_at.isoformat(),
-            "summary": summary,
+            "title": article.get("title", ""),
+            "url": article.get("url", ""),
+            "source": article.get("source", ""),
+            "language": article.get("language", ""),
+            "published_at": article.get("published_at"),
+            "summary": summary[:SUMMARY_CHARS],
         },
     )
 
 
-def _create_alerts(es: Elasticsearch, names: IndexNames, hits: Sequence[AlertHit]) -> HitOutcome:
+def _create_alerts(
+    es: Elasticsearch, names: IndexNames, hits: Mapping[str, Sequence[AlertHit]]
+) -> HitOutcome:
+    """Create-only writes of the alerts of each article (id -> its alerts)."""
     actions = [
         {"_op_type": "create", "_index": names.alerts, "_id": hit.id, "_source": hit.to_document()}
-        for hit in hits
+        for article_hits in hits.values()
+        for hit in article_hits
     ]
     result = _bulk(es, actions)
-    return HitOutcome(result.ok, result.conflicts, result.failures, result.conflicted)
+    outcome = HitOutcome(result.ok, result.conflicts, result.failures, result.conflicted)
+    for article_id, article_hits in hits.items():
+        done = all(_written(result.items.get(hit.id)) for hit in article_hits)
+        (outcome.settled if done else outcome.unsettled).add(article_id)
+    return outcome
+
+
+def _written(item: Mapping[str, Any] | None) -> bool:
+    """The alert exists now: created (2xx) or there already (409)."""
+    status = item.get("status", 0) if item else 0
+    return 200 <= status < 300 or status == 409
+
+
+def _clear_pending(es: Elasticsearch, articles: Mapping[str, str], outcome: HitOutcome) -> None:
+    """Mark settled articles (id -> index) as having all their alerts. A mark that cannot be
+    cleared only costs the next run a look-up that finds the alerts there (409)."""
+    actions = [
+        {"_op_type": "update", "_index": index, "_id": doc_id, "doc": {"alerts_pending": False}}
+        for doc_id, index in articles.items()
+    ]
+    result = _bulk(es, actions)
+    for reason, n in result.failures.items():
+        outcome.failures[f"{reason}:pending_mark"] += n
+
+
+def _add_outcome(total: HitOutcome, outcome: HitOutcome) -> None:
+    total.created += outcome.created
+    total.existing += outcome.existing
+    total.failures.update(outcome.failures)
+    total.existing_ids |= outcome.existing_ids
+    total.settled |= outcome.settled
+    total.unsettled |= outcome.unsettled
 
 
 @dataclass
@@ -976,7 +1109,7 @@ def check_spikes(
         checks.append(SpikeCheck(rule.id, last, round(mean, 2), rule.spike, spiking))
         if spiking:
             hits.append(_spike_hit(rule, last, mean, now, run_id))
-    created = _create_alerts(es, names, hits)
+    created = _create_alerts(es, names, {hit.subject: [hit] for hit in hits})
     if created.failures:
         raise StoreError(f"could not record spike alerts: {dict(created.failures)}")
     new = {hit.rule_id for hit in hits if hit.id not in created.existing_ids}

@@ -7,8 +7,10 @@ it says more than those heuristics:
 - the title: the headline a reader sees, i.e. the JSON-LD headline or the Open Graph,
   Twitter or `<title>` title (site-name suffix removed) that matches one of the page's
   `<h1>`; with no such match, the JSON-LD headline, else the first title found;
-- the publication time: the JSON-LD `datePublished` or `article:published_time` when it
-  is a full timestamp with its zone; else htmldate's finding, which may be only a day.
+- the publication time: the most precise of the JSON-LD `datePublished`, the meta tags
+  (`article:published_time`, `date`, ...) and the article's `<time datetime>` that agrees
+  with the first of them on the day; htmldate's finding when none has a zone. Its precision
+  goes with it (`ingest.dates`), so that the pipeline can prefer the feed's time to a day.
 
 The page is parsed once: the metadata is read from the tree that trafilatura then extracts.
 """
@@ -21,9 +23,9 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from htmldate import find_date
 from lxml import etree
@@ -32,6 +34,7 @@ from trafilatura import bare_extraction, load_html
 from trafilatura.metadata import examine_meta, extract_meta_json
 from trafilatura.settings import Document, Extractor, use_config
 
+from ingest import dates
 from ingest.errors import ExtractionError
 from ingest.language import count_words, normalise_language_code
 from ingest.models import Extraction
@@ -86,7 +89,6 @@ _DATE_PARAMS: dict[str, Any] = {
     "original_date": True,
     "outputformat": "%Y-%m-%dT%H:%M:%S%z",
 }
-_EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=UTC)
 
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _JSON_LD = etree.XPath("//script[contains(@type, 'ld+json')]")
@@ -99,7 +101,12 @@ _PUBLISHED_META = (
     "datepublished",
     "pubdate",
     "publishdate",
+    "date",
 )
+# The article's own `<time datetime>`: marked as the publication time, else the first one in
+# the article (its header's; later ones are updates, comments or related articles).
+_PUBLISHED_TIME = etree.XPath("//time[@datetime][@itemprop='datePublished' or @pubdate]/@datetime")
+_ARTICLE_TIME = etree.XPath("//article//time[@datetime][1]/@datetime")
 # Class names that mark an article-body container (a subset of trafilatura's own list).
 _BODY_CLASS = re.compile(
     r"\b(?:article(?:__|-|_)?(?:body|content|text)|story[-_]?(?:body|content)"
@@ -217,8 +224,15 @@ def _page_metadata(tree: HtmlElement, url: str) -> Extraction:
         tree.findtext(".//title"),
         stated.title,
     ]
-    published_at = _publication_time(
-        tree, url, [article.get("datePublished"), *(meta.get(key) for key in _PUBLISHED_META)]
+    published = _publication_time(
+        tree,
+        url,
+        [
+            article.get("datePublished"),
+            *(meta.get(key) for key in _PUBLISHED_META),
+            *_PUBLISHED_TIME(tree)[:1],
+            *_ARTICLE_TIME(tree)[:1],
+        ],
     )
     return Extraction(
         title=_choose_title(
@@ -234,10 +248,25 @@ def _page_metadata(tree: HtmlElement, url: str) -> Extraction:
             for field in [*(stated.categories or ()), *(stated.tags or ())]
             for tag in field.split(",")  # meta keywords arrive as one comma-separated string
         ),
-        published_at=published_at,
-        date_source="page" if published_at else "",
+        published_at=published[0] if published else None,
+        date_precision=published[1] if published else "",
+        date_source="page" if published else "",
         html_lang=normalise_language_code(tree.get("lang") or tree.get(_XML_LANG)),
+        canonical_link=_canonical_link(tree, url),
     )
+
+
+def _canonical_link(tree: HtmlElement, url: str) -> str:
+    """The page's first `<link rel="canonical" href>`, made absolute against `url`."""
+    for element in tree.iter("link"):
+        rel = (element.get("rel") or "").lower().split()
+        href = str(element.get("href") or "").strip()
+        if "canonical" in rel and href:
+            try:
+                return urljoin(url, href)
+            except ValueError:  # an unparsable href (bad IPv6 literal): as if there were none
+                return ""
+    return ""
 
 
 def _meta_tags(tree: HtmlElement) -> dict[str, str]:
@@ -349,37 +378,25 @@ def _without_leading_title(body: str, title: str) -> str:
     return rest if title and _key(first) == _key(title) else body
 
 
-def _publication_time(tree: HtmlElement, url: str, stated: list[object]) -> datetime | None:
-    """The most precise plausible time the page states, earlier candidates first on a tie.
+def _publication_time(
+    tree: HtmlElement, url: str, stated: list[object]
+) -> tuple[datetime, str] | None:
+    """The most precise time the page states that agrees with its first statement, and its
+    precision (`ingest.dates`); on a tie, the earlier statement.
 
-    htmldate is asked only when the structured data gives no timestamp with a zone.
+    `stated` comes most trustworthy first (JSON-LD, meta tags, `<time>` elements), so a
+    `<time>` in a sidebar that names another day does not win over the page's own date.
+    htmldate is asked only when none of them is a timestamp with a zone.
     """
-    parsed = [time for value in stated if (time := _parse_time(value))]
-    if all(precision < 2 for _, precision in parsed):
-        found = _parse_time(find_date(tree, url=url, **_DATE_PARAMS))
+    parsed = [moment for value in stated if (moment := dates.parse(value))]
+    if all(moment.precision != dates.ZONED for moment in parsed):
+        found = dates.parse(find_date(tree, url=url, **_DATE_PARAMS))
         parsed += [found] if found else []
     if not parsed:
         return None
-    moment, _ = max(parsed, key=lambda item: item[1])
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _parse_time(value: object) -> tuple[datetime, int] | None:
-    """An ISO 8601 date or time and how precise it is: 2 with zone, 1 with time, 0 day only."""
-    if not isinstance(value, str):
-        return None
-    text = re.sub(r"\s+(?=[+-]\d\d:?\d\d$|Z$)", "", value.strip())  # "16:00:34 +02:00"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    if not _EARLIEST_DATE <= aware <= datetime.now(UTC) + timedelta(days=1):
-        return None
-    if moment.tzinfo:
-        return moment, 2
-    # htmldate writes a bare day as midnight: midnight without a zone is a day
-    return moment, 1 if moment.time() != datetime.min.time() else 0
+    agreeing = [moment for moment in parsed if dates.agree(parsed[0], moment)]
+    best = max(agreeing, key=lambda moment: dates.RANK[moment.precision])
+    return best.aware(), best.precision
 
 
 def _clean_meta(value: object) -> str:

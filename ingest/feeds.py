@@ -6,8 +6,8 @@ Content-Encoding has been undone there, with a bound. Nothing here decompresses.
 
 A feed document is hostile input. Before feedparser 6 sees one, `parse_feed`
 
-- decodes it (BOM, else valid UTF-8, else the declared charset, else windows-1252) and hands
-  feedparser UTF-8 in a BytesIO: given *bytes*, `feedparser.parse` first tries them as a file
+- decodes it with `ingest.charset`, the decoder pages use too, and hands feedparser UTF-8
+  in a BytesIO: given *bytes*, `feedparser.parse` first tries them as a file
   name, so a body of b"/etc/passwd" or b"/dev/zero" would be read from this machine's disk;
 - refuses a DTD that declares entities (`feed:dtd_entities`): billion laughs, quadratic
   blow-up, external entities. Expat's amplification limit only starts after 8 MiB of output,
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import bisect
 import calendar
-import codecs
+import email.utils
 import html
 import io
 import json
@@ -46,6 +46,7 @@ import lxml.etree
 import lxml.html
 import yaml
 
+from ingest import charset
 from ingest.errors import ConfigError
 from ingest.models import Feed, FeedEntry
 
@@ -153,13 +154,20 @@ class ParsedFeed:
 
 
 def parse_feed(
-    content: bytes, feed: Feed, feed_url: str, now: datetime | None = None
+    content: bytes,
+    feed: Feed,
+    feed_url: str,
+    now: datetime | None = None,
+    declared_charset: str | None = None,
 ) -> ParsedFeed:
-    """Parse a fetched RSS, Atom or JSON Feed document into entries; never raises on bad input."""
+    """Parse a fetched RSS, Atom or JSON Feed document into entries; never raises on bad input.
+
+    `declared_charset` is the HTTP header's; `ingest.charset` weighs it against the bytes.
+    """
     now = now or datetime.now(UTC)
     if content.startswith(_COMPRESSED):  # compressed twice: http.py undoes one layer, no more
         return _refused("feed:compressed")
-    text = _XML_JUNK.sub("", _decode(content))
+    text = _XML_JUNK.sub("", charset.decode(content, declared_charset))
     if not text.strip():
         return _refused("feed:empty")
     if text.lstrip().startswith("{"):
@@ -213,16 +221,6 @@ def _add_entries(
 # -- the document, before feedparser sees it --------------------------------------------
 
 _COMPRESSED = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"BZh", b"\xfd7zXZ\x00", b"PK\x03\x04")
-_BOMS = (  # UTF-32 LE before UTF-16 LE: its BOM begins with UTF-16 LE's
-    (codecs.BOM_UTF32_LE, "utf-32-le"),
-    (codecs.BOM_UTF32_BE, "utf-32-be"),
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
-_XML_ENCODING = re.compile(rb"""\s*<\?xml[^>]{0,200}?encoding\s*=\s*["']([\w.:-]{1,40})["']""")
-# What the web means by these labels (WHATWG Encoding Standard); GB18030 extends GB2312.
-_CODEC_ALIASES = {"iso8859-1": "cp1252", "ascii": "cp1252", "gb2312": "gb18030"}
 _UTF8_XML = "application/xml; charset=utf-8"
 _DOCTYPE = re.compile(r"<!DOCTYPE", re.IGNORECASE)
 _ENTITY_DECL = re.compile(r"<!ENTITY", re.IGNORECASE)
@@ -230,39 +228,6 @@ _CHAR_REF = re.compile(r"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
 _XML_JUNK = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not XML 1.0 characters
 _ENTRY_START = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s/>]")
 _LAST_ENTRY_END = re.compile(r".*</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>", re.DOTALL)
-
-
-def _decode(content: bytes) -> str:
-    """The document's text: by its BOM, else as UTF-8 if it is valid UTF-8 (declarations are
-    often wrong, and legacy-encoded text is practically never valid UTF-8), else in its
-    declared ASCII-compatible charset, else in windows-1252."""
-    for bom, codec in _BOMS:
-        if content.startswith(bom):
-            return content[len(bom) :].decode(codec, errors="replace")
-    if re.match(rb"[^\x00]\x00[^\x00]\x00", content):  # "<?" in UTF-16 without a BOM
-        return content.decode("utf-16-le", errors="replace")
-    if re.match(rb"\x00[^\x00]\x00[^\x00]", content):
-        return content.decode("utf-16-be", errors="replace")
-    try:
-        return content.decode("utf-8")
-    except UnicodeDecodeError:
-        return content.decode(_declared_codec(content) or "cp1252", errors="replace")
-
-
-def _declared_codec(content: bytes) -> str | None:
-    match = _XML_ENCODING.match(content)
-    if not match:
-        return None
-    try:
-        label = match.group(1).decode("ascii")
-        # UTF-16, UTF-7 or EBCDIC cannot be what a declaration readable as ASCII says.
-        if "<?xml".encode(label) != b"<?xml":
-            return None
-        codec = codecs.lookup(label).name
-    except (LookupError, ValueError):
-        return None
-    codec = _CODEC_ALIASES.get(codec, codec)
-    return None if codec == "utf-8" else codec  # the bytes are not valid UTF-8
 
 
 def _char_ref(match: re.Match[str]) -> str:
@@ -337,7 +302,9 @@ def _json_item(item: Any) -> dict[str, Any]:
         "title_detail": {"type": "text/plain"},
         "summary": text or html_body,
         "summary_detail": {"type": "text/plain" if text else "text/html"},
+        "published": _str(item.get("date_published")),
         "published_parsed": _iso_date(item.get("date_published")),
+        "updated": _str(item.get("date_modified")),
         "updated_parsed": _iso_date(item.get("date_modified")),
         "authors": item.get("authors") or [item.get("author")],  # 1.1, or 1.0's one author
         "tags": item.get("tags"),
@@ -432,16 +399,29 @@ def _item_source(raw: Any) -> str | None:
 
 
 def _entry_date(raw: Any, now: datetime) -> datetime | None:
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = raw.get(key)
+    for key in ("published", "updated", "created"):
+        value = raw.get(f"{key}_parsed")
         if value:
             try:
                 moment = datetime.fromtimestamp(calendar.timegm(value), UTC)
             except (OverflowError, ValueError, OSError):
                 continue
             if EARLIEST <= moment <= now + MAX_FUTURE:
-                return moment
+                return _in_stated_zone(moment, _str(raw.get(key)))
     return None
+
+
+def _in_stated_zone(moment: datetime, text: str) -> datetime:
+    """`moment` (feedparser's, in UTC) in the zone the feed wrote it in, where the text
+    reads back as the same instant (RFC 822 or RFC 3339 with an offset)."""
+    for parse in (email.utils.parsedate_to_datetime, datetime.fromisoformat):
+        try:
+            stated = parse(text.strip())
+        except (TypeError, ValueError, IndexError, OverflowError):
+            continue
+        if stated.tzinfo is not None and stated == moment:
+            return stated
+    return moment
 
 
 def _language_code(value: Any) -> str | None:

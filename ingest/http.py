@@ -19,11 +19,9 @@ Every failure is raised as a `FetchError` whose `reason` is one of:
 from __future__ import annotations
 
 import asyncio
-import codecs
 import ipaddress
 import json
 import math
-import re
 import socket
 import time
 import zlib
@@ -37,12 +35,13 @@ import httpcore
 import httpx
 from protego import Protego
 
+from ingest import charset
 from ingest.config import FetchLimits
 from ingest.errors import FetchError, PermanentFetchError, TransientFetchError
 from ingest.models import Page
 from ingest.politeness import HostPacing, parse_retry_after
 
-__all__ = ["FeedResponse", "HttpClient", "check_egress", "decode_html"]
+__all__ = ["FeedResponse", "HttpClient", "check_egress"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -68,6 +67,7 @@ class FeedResponse:
     content: bytes
     etag: str | None
     last_modified: str | None
+    charset: str | None = None  # from Content-Type; `ingest.charset` weighs it against the bytes
 
 
 class _EgressRefused(Exception):
@@ -347,7 +347,7 @@ class HttpClient:
             status=response.status,
             # A str, so trafilatura never decompresses: it inflates only bytes (gzip, zstd,
             # brotli by magic number), and one Content-Encoding layer was undone here, bounded.
-            html=decode_html(response.body, response.charset),
+            html=charset.decode(response.body, response.charset),
             content_type=media_type or "text/html",
             fetched_at=datetime.now(UTC),
         )
@@ -376,6 +376,7 @@ class HttpClient:
             content=b"" if response.status == 304 else response.body,
             etag=response.headers.get("etag"),
             last_modified=response.headers.get("last-modified"),
+            charset=response.charset,
         )
 
     async def post_json(
@@ -552,56 +553,3 @@ class HttpClient:
         except PermanentFetchError:
             return Protego.parse("")
         return Protego.parse(response.body.decode("utf-8", errors="replace"))
-
-
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-z0-9_.:-]+)""", re.IGNORECASE)
-_BOMS = {
-    codecs.BOM_UTF8: "utf-8",
-    codecs.BOM_UTF16_LE: "utf-16-le",
-    codecs.BOM_UTF16_BE: "utf-16-be",
-}
-# WHATWG Encoding Standard: these labels mean windows-1252 on the web (0x80-0x9f are quotes).
-_WEB_ALIASES = {"iso8859-1": "cp1252", "ascii": "cp1252"}
-_SINGLE_BYTE_PREFIXES = ("cp125", "iso8859", "koi8", "mac-", "latin", "ascii")
-
-
-def _codec(label: str | None) -> str | None:
-    if not label:
-        return None
-    try:
-        info = codecs.lookup(label.strip().strip("\"'"))
-    except LookupError:
-        return None
-    if not info._is_text_encoding:  # e.g. "base64"
-        return None
-    return _WEB_ALIASES.get(info.name, info.name)
-
-
-def _is_utf8(content: bytes) -> bool:
-    try:
-        content.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def decode_html(content: bytes, declared_charset: str | None) -> str:
-    """Decode an HTML body to text; never raises, and does not trust a wrong charset.
-
-    The charset is taken from a byte-order mark, else `declared_charset` (the Content-Type
-    header's), else a `<meta charset>`/http-equiv in the first 2 KB, else UTF-8 (windows-1252
-    when nothing is declared and the bytes are not UTF-8). A declared single-byte charset
-    (latin-1, cp1252, iso-8859-*) loses to UTF-8 when the bytes are valid non-ASCII UTF-8:
-    that combination is practically never genuine single-byte text, and is common mislabelling.
-    Undecodable bytes become U+FFFD.
-    """
-    for bom, encoding in _BOMS.items():
-        if content.startswith(bom):
-            return content[len(bom) :].decode(encoding, errors="replace")
-    meta = _META_CHARSET.search(content[:2048])
-    codec = _codec(declared_charset) or _codec(meta.group(1).decode() if meta else None)
-    if codec is None:
-        codec = "utf-8" if _is_utf8(content) else "cp1252"
-    elif codec.startswith(_SINGLE_BYTE_PREFIXES) and not content.isascii() and _is_utf8(content):
-        codec = "utf-8"
-    return content.decode(codec, errors="replace")

@@ -63,8 +63,10 @@ class Extraction:
     description: str = ""
     tags: tuple[str, ...] = ()
     published_at: datetime | None = None
-    date_source: str = ""  # "page" when htmldate/trafilatura found it in the page
+    date_source: str = ""  # "page" when the page states it
+    date_precision: str = ""  # ingest.dates: "day", "time" (no zone) or "zoned"
     html_lang: str | None = None  # <html lang>, normalised to ISO 639-1 where possible
+    canonical_link: str = ""  # <link rel="canonical">, absolute; ingest.dedupe judges it
     truncated: bool = False  # the body was cut at extract.MAX_BODY_CHARS
     method: str = ""  # the extraction pass that found the body (extract.EXTRACTION_PASSES)
     # The body's near-duplicate fingerprint (ingest.stories), added by worker.analyse_page
@@ -115,6 +117,9 @@ class Article:
     story_id: str | None = None
     duplicate_of: str | None = None
     rules: list[str] = field(default_factory=list)
+    # True from the article's own write until an alert exists for each of its `rules`
+    # (ingest.alerts.record_missing_alerts finds the ones a failed or cut-off write left).
+    alerts_pending: bool = False
     word_count: int = 0
     # Near-duplicates (ingest.stories): the body's LSH band keys and MinHash signature, how
     # close a copy is to the article it copies, and on the first article of a story (its
@@ -162,6 +167,7 @@ class Article:
             "story_id": self.story_id,
             "duplicate_of": self.duplicate_of,
             "rules": self.rules,
+            "alerts_pending": self.alerts_pending,
             "word_count": self.word_count,
             "lsh_bands": self.lsh_bands,
             "minhash": self.minhash,

@@ -525,6 +525,29 @@ def sync_rules(options: Options | None = None, settings: Settings | None = None)
     return {"synced": int(synced)}
 
 
+def record_missing_alerts(settings: Settings | None = None) -> dict[str, int]:
+    """Create the alerts of indexed articles whose alert write failed or never happened
+    (`ingest.alerts.record_missing_alerts`; every run does it too). The next ingestion run
+    delivers them."""
+    from ingest import alerts, store
+
+    with task_errors("missing alerts"):
+        settings = settings or airflow_settings()
+        with _client(settings) as es:
+            names = store.IndexNames(settings.index_prefix)
+            outcome = alerts.record_missing_alerts(
+                es, names, f"maintenance-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+            )
+    if outcome.failures:
+        log.warning("missing alerts: not written yet: %s", dict(outcome.failures))
+    log.info("missing alerts: %s created, %s already there", outcome.created, outcome.existing)
+    return {
+        "created": outcome.created,
+        "existing": outcome.existing,
+        "failed": sum(outcome.failures.values()),
+    }
+
+
 def apply_retention(
     options: Options | None = None, settings: Settings | None = None, today: datetime | None = None
 ) -> list[str]:

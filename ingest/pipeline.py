@@ -1,8 +1,10 @@
 """One ingestion pass over a list of feeds: the composition of every stage.
 
+    create the alerts earlier runs matched but could not write (alerts_pending articles)
     poll feeds (conditional GET) ─▶ entries ─▶ canonical id, merge repeats
       ─▶ drop ids already indexed (one look-up per batch, no page fetch; record "seen again")
       ─▶ fetch pages ─▶ extract + tag language + near-duplicate fingerprint (process pool)
+      ─▶ the page's canonical link: merge or drop as known the pages naming another article
       ─▶ stories: near and exact copies (one look-up per batch; story_id, duplicate_of)
       ─▶ percolate against the alert rules (one request per batch; matches on Article.rules)
       ─▶ bulk index (create-only; an article refused with a 4xx goes to the dead letters)
@@ -23,7 +25,7 @@ import asyncio
 import itertools
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,7 +33,7 @@ from typing import Protocol
 
 from elasticsearch import Elasticsearch
 
-from ingest import alerts, dedupe, feeds, malloc, polling, store, stories, worker
+from ingest import alerts, dates, dedupe, feeds, malloc, polling, store, stories, worker
 from ingest.config import Settings
 from ingest.errors import ExtractionError, FetchError, TransientFetchError
 from ingest.http import FeedResponse, HttpClient
@@ -160,6 +162,9 @@ async def _run(
     started = datetime.now(UTC)
     report = RunReport(run_id=run_id or _new_run_id(started), started_at=started)
     states = store.load_feed_states(es, names, [f.name for f in feed_list])
+    # Alerts an earlier run matched but could not write (blocked index, crash): now, so that
+    # this run delivers them with its own.
+    await asyncio.to_thread(alerts.record_missing_alerts, es, names, report.run_id, report)
     async with HttpClient(settings.fetch, settings.egress_allow) as http:
         progress.start("feeds", len(feed_list))
         polled = await asyncio.gather(
@@ -250,7 +255,7 @@ def _read_feed(
         _feed_ok(state, "unchanged", state.entries_last_poll)
         polling.reschedule(state, changed=False, now=now)
         return []
-    parsed = feeds.parse_feed(response.content, feed, response.final_url, now)
+    parsed = feeds.parse_feed(response.content, feed, response.final_url, now, response.charset)
     report.count("entries.seen", len(parsed.entries) + sum(parsed.skipped.values()))
     for reason, n in parsed.skipped.items():
         report.fail(reason, n=n)
@@ -367,7 +372,7 @@ def _merge_entries(entries: list[FeedEntry], report: RunReport) -> dict[str, Can
     candidates: dict[str, Candidate] = {}
     for entry in entries:
         canonical = dedupe.canonical_url(entry.url)
-        doc_id = dedupe.document_id(canonical)
+        doc_id = dedupe.document_id(canonical)  # the same for http/https, www., a final /
         if doc_id in candidates:
             report.count("entries.merged")
         else:
@@ -404,17 +409,13 @@ async def _ingest_batch(batch: list[Candidate], run: _RunContext) -> Counter[str
     fetching (and the pool extracting) another batch's pages meanwhile.
     """
     report, progress = run.report, run.progress
-    known = await asyncio.to_thread(store.find_known, run.es, run.names, [c.id for c in batch])
-    if known:
-        report.count("entries.known", len(known))
-        feeds_by_id = {c.id: sorted(c.feeds) for c in batch if c.id in known}
-        seen_again = await asyncio.to_thread(
-            store.mark_seen_again, run.es, known, feeds_by_id, run.now
-        )
-        for reason, n in seen_again.items():
-            report.fail(reason, n=n)
-        progress.advance("articles", len(known))
-    new = [c for c in batch if c.id not in known]
+    urls = {c.id: c.canonical_url for c in batch}
+    stored = await asyncio.to_thread(_find_stored, run.es, run.names, urls)
+    if stored:
+        feeds = {c.id: c.feeds for c in batch}
+        await asyncio.to_thread(_seen_again, run.es, stored, feeds, report, run.now)
+        progress.advance("articles", len(stored))
+    new = [c for c in batch if c.id not in stored]
     built = await asyncio.gather(*(_build_article(c, run) for c in new))
     articles = [article for article in built if article is not None]
     # The store step counts into a report of its own (it runs in another thread), merged
@@ -428,6 +429,71 @@ async def _ingest_batch(batch: list[Candidate], run: _RunContext) -> Counter[str
     return new_by_feed
 
 
+def _find_stored(
+    es: Elasticsearch, names: store.IndexNames, urls: dict[str, str]
+) -> dict[str, tuple[str, str]]:
+    """Which of these articles (canonical URL by id) are indexed already, under their id or
+    an id an earlier version gave one of their URL's variants: id -> (stored id, index)."""
+    lookups = {doc_id: dedupe.lookup_ids(url) for doc_id, url in urls.items()}
+    found = store.find_known(es, names, [i for ids in lookups.values() for i in ids])
+    stored = {}
+    for doc_id, ids in lookups.items():
+        stored_id = next((i for i in ids if i in found), None)
+        if stored_id is not None:
+            stored[doc_id] = (stored_id, found[stored_id])
+    return stored
+
+
+def _seen_again(
+    es: Elasticsearch,
+    stored: dict[str, tuple[str, str]],
+    feeds: Mapping[str, Iterable[str]],
+    report: RunReport,
+    now: datetime,
+) -> None:
+    """Count articles found indexed as known and record the feeds that listed them again."""
+    report.count("entries.known", len(stored))
+    known = dict(stored.values())
+    feeds_by_id = {stored_id: sorted(feeds[doc_id]) for doc_id, (stored_id, _) in stored.items()}
+    for reason, n in store.mark_seen_again(es, known, feeds_by_id, now).items():
+        report.fail(reason, n=n)
+
+
+def _fold_page_canonicals(
+    articles: list[Article],
+    es: Elasticsearch,
+    names: store.IndexNames,
+    report: RunReport,
+    now: datetime,
+) -> list[Article]:
+    """One article per id, once pages have named their canonical links (`_article`).
+
+    A page whose canonical link is another article of this batch joins it (its feeds are
+    added; entries.merged); one whose canonical link is indexed already is seen again
+    (entries.known). Looked up here, not before the fetch: only the page says it.
+    """
+    kept: dict[str, Article] = {}
+    for article in articles:
+        first = kept.get(article.id)
+        if first is None:
+            kept[article.id] = article
+            continue
+        report.count("entries.merged")
+        if _moved(first) and not _moved(article):  # keep the article as linked at its own URL
+            kept[article.id], first, article = article, article, first
+        first.feeds = sorted(set(first.feeds) | set(article.feeds))
+    moved = {a.id: a.canonical_url for a in kept.values() if _moved(a)}
+    stored = _find_stored(es, names, moved) if moved else {}
+    if stored:
+        _seen_again(es, stored, {doc_id: kept[doc_id].feeds for doc_id in stored}, report, now)
+    return [article for doc_id, article in kept.items() if doc_id not in stored]
+
+
+def _moved(article: Article) -> bool:
+    """The article's id comes from its page's canonical link, not from the link followed."""
+    return article.id != dedupe.document_id(article.url)
+
+
 def _store_batch(
     articles: list[Article],
     es: Elasticsearch,
@@ -437,6 +503,7 @@ def _store_batch(
     unrefreshed: stories.Unrefreshed,
 ) -> Counter[str]:
     """Stories, alert matches and the bulk write of one batch's new articles (blocking)."""
+    articles = _fold_page_canonicals(articles, es, names, report, now)
     # before indexing: on the article
     story = stories.assign_stories(es, names, articles, unrefreshed=unrefreshed)
     for key, n in story.counts().items():
@@ -444,6 +511,9 @@ def _store_batch(
     matches = alerts.percolate(es, names, articles)  # before indexing: stored on the article
     for article in articles:
         article.rules = matches.by_article.get(article.id, [])
+        # Written with the article, cleared once its alerts exist: whatever fails in between,
+        # the next run's alerts.record_missing_alerts finds the article and writes them.
+        article.alerts_pending = bool(article.rules)
     outcome = store.bulk_index(es, names, articles)
     report.count("articles.new", outcome.created)
     report.count("entries.known", outcome.conflicts)  # indexed meanwhile by another worker
@@ -471,7 +541,9 @@ def _store_batch(
         report.fail(reason, n=n)
     if matches.count:
         indexed = [a for a in articles if a.id not in outcome.failed_ids]
-        hits = alerts.record_hits(es, names, indexed, matches, report.run_id, now)
+        hits = alerts.record_hits(
+            es, names, indexed, matches, report.run_id, now, written=outcome.written
+        )
         report.count("alerts.matched", hits.created)
         report.count("alerts.already_recorded", hits.existing)
         for reason, n in hits.failures.items():
@@ -516,7 +588,8 @@ async def _fetch_and_extract(candidate: Candidate, run: _RunContext) -> Article 
     except ExtractionError as exc:
         report.fail(f"page:{exc.reason}", str(exc))
         return await _feed_only(candidate, f"page:{exc.reason}", page.fetched_at, loop, executor)
-    return _article(candidate, extraction, language, page.fetched_at)
+    canonical = dedupe.page_canonical(extraction.canonical_link, page.final_url)
+    return _article(candidate, extraction, language, page.fetched_at, canonical=canonical)
 
 
 async def _feed_only(
@@ -539,17 +612,21 @@ def _article(
     language: LanguageTag,
     fetched_at: datetime | None,
     reason: str | None = None,
+    canonical: str | None = None,
 ) -> Article:
+    """The article of `candidate`; under the id of `canonical`, the page's own canonical
+    link (`dedupe.page_canonical`), when it names one."""
     entry = candidate.entry
     now = datetime.now(UTC)
     published_at, date_source = _publication_date(extraction, entry, now)
     body = extraction.body
+    canonical = canonical or candidate.canonical_url
     return Article(
-        id=candidate.id,
+        id=dedupe.document_id(canonical),
         url=entry.url,
-        canonical_url=candidate.canonical_url,
-        domain=dedupe.domain_of(candidate.canonical_url),
-        source=entry.source or extraction.site_name or dedupe.domain_of(candidate.canonical_url),
+        canonical_url=canonical,
+        domain=dedupe.domain_of(canonical),
+        source=entry.source or extraction.site_name or dedupe.domain_of(canonical),
         feeds=sorted(candidate.feeds),
         title=extraction.title or entry.title,
         summary=entry.summary or extraction.description,
@@ -578,11 +655,10 @@ def _article(
 def _publication_date(
     extraction: Extraction, entry: FeedEntry, now: datetime
 ) -> tuple[datetime, str]:
+    page = None
     if extraction.published_at:
-        return extraction.published_at, "page"
-    if entry.published_at:
-        return entry.published_at, "feed"
-    return now, "first_seen"
+        page = dates.Stated(extraction.published_at, extraction.date_precision or dates.ZONED)
+    return dates.publication(page, entry.published_at, now)
 
 
 def _record_new_entries(

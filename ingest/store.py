@@ -260,14 +260,14 @@ def find_article(es: Elasticsearch, names: IndexNames, ref: str) -> StoredArticl
     """The article with this document id, or at this URL (as linked, or its canonical form)."""
     # Imported here, not with the module: courlan loaded before trafilatura makes trafilatura's
     # import raise urllib3's SOCKS DependencyWarning, an error under the tests' filters.
-    from ingest.dedupe import canonical_url, document_id
+    from ingest.dedupe import canonical_url, lookup_ids
 
     ref = ref.strip()
     clauses: list[dict[str, Any]] = [{"ids": {"values": [ref]}}]
     if "://" in ref:
         canonical = canonical_url(ref)
         clauses += [
-            {"ids": {"values": [document_id(canonical)]}},
+            {"ids": {"values": lookup_ids(canonical)}},  # any variant, old ids too
             {"term": {"url": ref}},
             {"term": {"canonical_url": canonical}},
         ]

@@ -27,7 +27,7 @@ from pytest_httpserver import HTTPServer
 
 from ingest.config import FetchLimits
 from ingest.errors import FetchError, PermanentFetchError, TransientFetchError
-from ingest.http import FeedResponse, HttpClient, decode_html
+from ingest.http import FeedResponse, HttpClient
 from ingest.models import Page
 
 T = TypeVar("T")
@@ -481,30 +481,6 @@ def test_missing_content_type_is_sniffed(body: bytes, is_html: bool) -> None:
         assert run(scenario()).html == body.decode()
     else:
         assert fetch_error(scenario()).reason == "not_html"
-
-
-def test_decode_html_prefers_utf8_over_a_wrong_single_byte_declaration() -> None:
-    text = "Poolse grens: Łoekasjenko, café, “vluchtelingen”"
-    assert decode_html(text.encode(), "iso-8859-1") == text
-    assert decode_html(text.encode(), "windows-1252") == text
-    meta = f'<meta http-equiv="Content-Type" content="text/html; charset=latin-1">{text}'
-    assert decode_html(meta.encode(), None) == meta
-
-
-def test_decode_html_keeps_a_right_single_byte_declaration() -> None:
-    text = "café à la crème, “quoted”"
-    assert decode_html(text.encode("cp1252"), "iso-8859-1") == text  # WHATWG: latin-1 = cp1252
-    meta = f'<meta charset="windows-1252"><p>{text}'
-    assert decode_html(meta.encode("cp1252"), None) == meta
-    assert decode_html("Größe".encode("iso-8859-15"), None) == "Größe"  # undeclared, not UTF-8
-
-
-def test_decode_html_never_raises() -> None:
-    assert decode_html(b"caf\xe9 \xff", "utf-8") == "caf\ufffd \ufffd"
-    assert decode_html(b"plain", "no-such-charset") == "plain"
-    assert decode_html(b"plain", "base64") == "plain"
-    assert decode_html("ÿþ".encode("utf-16"), "iso-8859-1") == "ÿþ"  # the BOM wins
-    assert decode_html("<meta charset=utf-8>é".encode(), "utf-8") == "<meta charset=utf-8>é"
 
 
 # --- robots.txt ------------------------------------------------------------------------------

@@ -130,6 +130,7 @@ def test_maintenance_shape(dagbag: Any) -> None:
     dag = dagbag.get_dag("mediamon_maintenance")
     assert dag.catchup is False and dag.schedule == "@daily"
     assert dag.get_task("templates").downstream_task_ids == {"rules", "retention", "feed_health"}
+    assert dag.get_task("rules").downstream_task_ids == {"missing_alerts"}
 
 
 # -- a local news site -----------------------------------------------------------------------
@@ -486,6 +487,7 @@ def test_maintenance_drops_old_months_and_reports_feed_health(
     assert report["counts"]["health.feeds"] == 4
     assert report["counts"]["health.failing"] == 1
     assert any("broken" in line for line in report["errors"])
-    assert states == dict.fromkeys(["templates", "rules", "retention", "feed_health"], "success")
+    tasks = ["templates", "rules", "missing_alerts", "retention", "feed_health"]
+    assert states == dict.fromkeys(tasks, "success")
     store.refresh(es, names)
     assert es.count(index=names.rules)["count"] == 2
