@@ -617,7 +617,13 @@ def trend(
 
 
 @cli.command()
-@click.option("--port", default=8765, show_default=True, help="Port of the local demo server.")
+@click.option(
+    "--port",
+    default=8765,
+    show_default=True,
+    envvar="MEDIAMON_DEMO_PORT",
+    help="Port of the local demo server [env MEDIAMON_DEMO_PORT].",
+)
 @click.option(
     "--shared",
     type=click.Path(path_type=Path),
@@ -630,7 +636,8 @@ def trend(
     "--es-port",
     default=DEFAULT_ES_PORT,
     show_default=True,
-    help="Port for the embedded Elasticsearch when ES_URL is not set.",
+    envvar="MEDIAMON_DEMO_ES_PORT",
+    help="Embedded Elasticsearch's port when ES_URL is not set [env MEDIAMON_DEMO_ES_PORT].",
 )
 @click.option(
     "--rules",
