@@ -119,7 +119,10 @@ def second_pass(tour: Walkthrough, first: DemoSite) -> tuple[DemoSite, RunReport
     before = count_articles(tour.client, tour.names)
     site = build_site(tour.out_dir, first.port, pass_number=2, seed_dir=tour.seed_dir)
     added = sorted({a.url for a in site.articles} - {a.url for a in first.articles})
-    tour.console.print(f"the sites now list {len(added)} more articles and show one edit")
+    edited = sum(1 for a in site.articles if a.edited)
+    tour.console.print(
+        f"the sites now list {len(added)} more articles; articles with a new version: {edited}"
+    )
     report = ingest_pass(tour, site)
     after = count_articles(tour.client, tour.names)
     distinct = len({a.url for a in site.articles})
