@@ -64,7 +64,7 @@ class Walkthrough:
         self.console.print(f"[bold green]→ what this showed:[/] {text}\n")
 
 
-def ingest_pass(tour: Walkthrough, site: DemoSite) -> RunReport:
+def ingest_pass(tour: Walkthrough, site: DemoSite, list_feed_only: bool = True) -> RunReport:
     """One ingestion pass over the site as built; prints the report and what it showed."""
     tour.server.log.clear()
     report: RunReport = tour.run_pass(tour.settings, site.feeds_yaml, tour.rules_file)
@@ -80,7 +80,7 @@ def ingest_pass(tour: Walkthrough, site: DemoSite) -> RunReport:
         f"new articles {new} in {len(report.by_language)} languages; already known "
         f"{report.counts.get('entries.known', 0)}; failures by reason: {failures}."
     )
-    for title, reason in feed_only(tour.client, tour.names):
+    for title, reason in feed_only(tour.client, tour.names) if list_feed_only else ():
         tour.console.print(f"  kept from the feed only ({reason}): {title}")
     return report
 
@@ -123,7 +123,7 @@ def second_pass(tour: Walkthrough, first: DemoSite) -> tuple[DemoSite, RunReport
     tour.console.print(
         f"the sites now list {len(added)} more articles; articles with a new version: {edited}"
     )
-    report = ingest_pass(tour, site)
+    report = ingest_pass(tour, site, list_feed_only=False)  # pass 1 listed them
     after = count_articles(tour.client, tour.names)
     distinct = len({a.url for a in site.articles})
     tour.showed(
