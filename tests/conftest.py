@@ -13,6 +13,20 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_DIR = Path(os.environ.get("MEDIAMON_SHARED", REPO.parent / "shared"))
 
 
+def _shared_corpus_present() -> bool:
+    return (SHARED_DIR / "corpus" / "pages.jsonl").exists()
+
+
+def pytest_report_header() -> str:
+    """Say up front whether the extra tier runs, not only in the skip count at the end."""
+    if _shared_corpus_present():
+        return f"extra tier: publishers' pages at {SHARED_DIR}: their tests run"
+    return (
+        f"extra tier: no shared corpus at {SHARED_DIR}: its tests are skipped "
+        "(set MEDIAMON_SHARED to run them; `pytest -rs` lists them)"
+    )
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """The extra tier: real publishers' pages (`MEDIAMON_SHARED`, else `../shared`).
@@ -21,7 +35,7 @@ def shared_dir() -> Path:
     folder beside it. Without it the tests that ask for it are skipped, saying why, and the
     rest of the suite runs from the repository alone (`tests/corpus_pages.py`).
     """
-    if not (SHARED_DIR / "corpus" / "pages.jsonl").exists():
+    if not _shared_corpus_present():
         pytest.skip(
             f"extra tier: no shared corpus at {SHARED_DIR} (publishers' pages, not in the "
             "repository); set MEDIAMON_SHARED to run these tests"
