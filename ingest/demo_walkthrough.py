@@ -16,6 +16,7 @@ Each step prints its result and one line saying what it showed, computed from th
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,10 +49,10 @@ class Walkthrough:
     seed_dir: Path | None
     rules_file: Path
     console: Console
-    run_pass: Any  # (settings, feeds_file, rules_file) -> RunReport
-    print_report: Any  # (RunReport) -> None
-    print_hits: Any  # (query, total, hits) -> None
-    print_alerts: Any  # (title, alerts) -> None
+    run_pass: Callable[[Settings, Path, Path], RunReport]  # (settings, feeds, rules)
+    print_report: Callable[[RunReport], None]
+    print_hits: Callable[[str, int, list[Any]], None]  # (query, total, hits)
+    print_alerts: Callable[[str, list[Any]], None]  # (title, alerts)
 
     @property
     def names(self) -> IndexNames:
@@ -67,7 +68,7 @@ class Walkthrough:
 def ingest_pass(tour: Walkthrough, site: DemoSite, list_feed_only: bool = True) -> RunReport:
     """One ingestion pass over the site as built; prints the report and what it showed."""
     tour.server.log.clear()
-    report: RunReport = tour.run_pass(tour.settings, site.feeds_yaml, tour.rules_file)
+    report = tour.run_pass(tour.settings, site.feeds_yaml, tour.rules_file)
     tour.print_report(report)
     store.refresh(tour.client, tour.names)
     feeds_200 = _feed_requests(tour.server, 200)
