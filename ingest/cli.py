@@ -625,20 +625,27 @@ def trend(
 
 
 @cli.command()
-@click.option("--port", default=8765, show_default=True, help="Port of the local demo server.")
+@click.option(
+    "--port",
+    default=8765,
+    show_default=True,
+    envvar="MEDIAMON_DEMO_PORT",
+    help="Port of the local demo server [env MEDIAMON_DEMO_PORT].",
+)
 @click.option(
     "--shared",
     type=click.Path(path_type=Path),
     envvar="MEDIAMON_SHARED",
     default=REPO.parent / "shared",
     show_default=True,
-    help="The shared folder holding corpus/ and seed/ [env MEDIAMON_SHARED].",
+    help="Optional: a shared folder whose seed/ article the demo adds [env MEDIAMON_SHARED].",
 )
 @click.option(
     "--es-port",
     default=DEFAULT_ES_PORT,
     show_default=True,
-    help="Port for the embedded Elasticsearch when ES_URL is not set.",
+    envvar="MEDIAMON_DEMO_ES_PORT",
+    help="Embedded Elasticsearch's port when ES_URL is not set [env MEDIAMON_DEMO_ES_PORT].",
 )
 @click.option(
     "--rules",
@@ -650,12 +657,13 @@ def trend(
 )
 @click.pass_obj
 def demo(settings: Settings, port: int, shared: Path, es_port: int, rules_file: Path) -> None:
-    """Serve the bundled demo feeds locally, ingest them, and search the result.
+    """Serve the project's demo news sites locally, ingest them twice, and show the result.
 
-    Run it twice: the second pass fetches no page and indexes nothing new.
+    The corpus is the repository's own (examples/demo/corpus/): border-crisis coverage of
+    November 2021 by fictional outlets in six languages. Nothing else is needed.
     """
+    from ingest import demo_walkthrough as steps
     from ingest.demo import serve_demo
-    from ingest.search import SearchFilters, search_articles
 
     if "ES_URL" not in os.environ and settings.es_url.endswith(f":{DEFAULT_ES_PORT}"):
         with console.status("Starting the embedded Elasticsearch …"):
@@ -667,21 +675,50 @@ def demo(settings: Settings, port: int, shared: Path, es_port: int, rules_file: 
         settings, egress_allow=(*settings.egress_allow, *parse_cidrs("127.0.0.1/32"))
     )
     client = store.connect(settings)
-    names = store.IndexNames(settings.index_prefix)
-    store.install_templates(client, names)
-    server, site = serve_demo(shared, settings.home / "demo-site", port)
+    store.install_templates(client, store.IndexNames(settings.index_prefix))
+    seed_dir = shared / "seed"
+    out_dir = settings.home / "demo-site"
+    server, site = serve_demo(out_dir, port, seed_dir=seed_dir if seed_dir.is_dir() else None)
+    tour = steps.Walkthrough(
+        settings=settings,
+        client=client,
+        server=server,
+        out_dir=out_dir,
+        seed_dir=seed_dir if seed_dir.is_dir() else None,
+        rules_file=rules_file,
+        console=console,
+        run_pass=lambda s, feeds, rules: _run_pass(s, feeds, show_progress=True, rules_file=rules),
+        print_report=print_report,
+        print_hits=print_hits,
+        print_alerts=print_alerts,
+    )
     try:
-        console.print(f"[green]✓[/] demo feeds served at {server.url} ({len(site.hosts)} hosts)")
-        report = _run_pass(settings, site.feeds_yaml, show_progress=True, rules_file=rules_file)
+        outlets = len(site.hosts)
+        console.print(
+            f"[green]✓[/] {outlets} demo news sites served at {server.url}: "
+            f"{len(site.articles)} articles in their feeds"
+            + (" (with the shared seed article)" if tour.seed_dir else "")
+        )
+        tour.step("1. First pass: every feed, every page")
+        first = steps.ingest_pass(tour, site)
+        tour.step("2. Second pass: the same sites later")
+        site, second = steps.second_pass(tour, site)
+        tour.step("3. Re-check: every article fetched again, edits kept as versions")
+        steps.recheck(tour)
     finally:
         server.stop()
-    print_report(report)
-    _print_raised(settings, report)
-    console.print(f"pages requested from the demo server this pass: {server.page_requests()}")
-    store.refresh(client, names)
-    for query in ("vluchteling", "Loekasjenko"):
-        total, hits = search_articles(client, names, query, SearchFilters(), limit=3)
-        print_hits(query, total, hits)
+    tour.step("4. Search: a stemmed Dutch query")
+    steps.dutch_search(tour)
+    tour.step("5. Trend: border-crisis coverage per day and language")
+    buckets = steps.trend_by_language(tour, steps.rule_query(rules_file), *steps.days_of(site))
+    tour.step("6. Related: the agency story and the outlets that carried it")
+    steps.story_of_the_wire(tour, site)
+    tour.step("7. History: the article that was edited between the passes")
+    steps.history_of_the_edit(tour, site)
+    tour.step("8. Alerts: the border-crisis rule")
+    steps.border_alerts(tour, [first, second])
+    tour.step("9. Spike: the rule's daily volume, as of the corpus's own days")
+    steps.spikes(tour, buckets)
 
 
 # -- Kibana -----------------------------------------------------------------------------

@@ -31,6 +31,7 @@ _log = logging.getLogger(__name__)
 
 _HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
 _HTML = "text/html; charset=utf-8"
+_LEGACY_HTML = "text/html"
 # News URLs seldom end in an extension (and CBC's `…-1.7287711` ends in a false one), so
 # anything not listed here is a page.
 _CONTENT_TYPES = {
@@ -145,11 +146,24 @@ class _Resource:
 def _find(site_dir: Path, host: str, path: str) -> _Resource | None:
     file = site_file(site_dir, host, path)
     if file is not None and file.is_file():
+        data = file.read_bytes()
         content_type = _CONTENT_TYPES.get(file.suffix.lower(), _HTML)
-        return _Resource(file.read_bytes(), content_type, file.stat().st_mtime)
+        if content_type == _HTML and not _is_utf8(data):
+            # A legacy page (ISO-8859-2, windows-1251): like many such sites, the server
+            # names no charset and the page declares its own in a <meta> tag.
+            content_type = _LEGACY_HTML
+        return _Resource(data, content_type, file.stat().st_mtime)
     if path == "/robots.txt" and (site_dir / host).is_dir() and _HOST.fullmatch(host):
         return _Resource(_ROBOTS_ALLOW_ALL, _CONTENT_TYPES[".txt"], _ROBOTS_MODIFIED)
     return None
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _not_modified(headers: Message, resource: _Resource) -> bool:
@@ -325,8 +339,7 @@ class DemoServer:
 
 
 def _require_loopback(host: str) -> None:
-    # The corpus is publishers' content we may use but not republish: never serve it beyond
-    # this machine.
+    # A demo and test server: nothing outside this machine has any business with it.
     try:
         loopback = ipaddress.IPv4Address(host).is_loopback
     except ValueError:

@@ -10,13 +10,37 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+SHARED_DIR = Path(os.environ.get("MEDIAMON_SHARED", REPO.parent / "shared"))
+
+
+def _shared_corpus_present() -> bool:
+    return (SHARED_DIR / "corpus" / "pages.jsonl").exists()
+
+
+def pytest_report_header() -> str:
+    """Say up front whether the extra tier runs, not only in the skip count at the end."""
+    if _shared_corpus_present():
+        return f"extra tier: publishers' pages at {SHARED_DIR}: their tests run"
+    return (
+        f"extra tier: no shared corpus at {SHARED_DIR}: its tests are skipped "
+        "(set MEDIAMON_SHARED to run them; `pytest -rs` lists them)"
+    )
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    """The project's shared folder (corpus and seed): `MEDIAMON_SHARED`, else `../shared`."""
-    path = Path(os.environ.get("MEDIAMON_SHARED", REPO.parent / "shared"))
-    if not (path / "corpus" / "pages.jsonl").exists():
-        pytest.fail(f"shared corpus not found at {path}; set MEDIAMON_SHARED")
-    return path
+    """The extra tier: real publishers' pages (`MEDIAMON_SHARED`, else `../shared`).
+
+    Those pages are not ours to redistribute, so a clone does not have them; CI lays the
+    folder beside it. Without it the tests that ask for it are skipped, saying why, and the
+    rest of the suite runs from the repository alone (`tests/corpus_pages.py`).
+    """
+    if not _shared_corpus_present():
+        pytest.skip(
+            f"extra tier: no shared corpus at {SHARED_DIR} (publishers' pages, not in the "
+            "repository); set MEDIAMON_SHARED to run these tests"
+        )
+    return SHARED_DIR
 
 
 # -- a real Elasticsearch ---------------------------------------------------------------

@@ -56,7 +56,9 @@ def stored(es: Elasticsearch, names: store.IndexNames) -> dict[str, dict]:  # ty
 def test_the_example_rules_file_is_valid() -> None:
     rules = alerts.load_rules(EXAMPLES / "alerts.yaml")
     border = next(r for r in rules if r.id == "border-crisis")
-    assert border.query == BORDER
+    for name in ("Loekasjenko", "Lukashenko", "Łukaszenka", "Лукашенко", "vluchteling"):
+        assert name in border.query  # the demo's six languages (and Dutch stemming)
+    assert border.spike is not None
     assert all(t.type == "log" for r in rules for t in r.notify)  # the demo sends nothing out
 
 

@@ -25,6 +25,7 @@ from html import escape
 from pathlib import Path
 from typing import Any, ClassVar
 
+import corpus_pages
 import pytest
 from elasticsearch import Elasticsearch
 from pytest_httpserver import HTTPServer
@@ -42,7 +43,7 @@ pytestmark = pytest.mark.es
 
 WEBHOOK_SECRET = "wh-secret-7f3a9c"
 SMTP_PASSWORD = "smtp-pass-d41b2e"
-SEED_TITLE = "Rusland geeft het Westen de schuld van crisis aan Pools-Wit-Russische grens"
+SEED_TITLE = corpus_pages.title(corpus_pages.DUTCH_BORDER)
 FAST = {"attempts": 2, "backoff": 0.01, "max_backoff": 0.05}
 
 
@@ -161,12 +162,11 @@ def rss(server: HTTPServer, items: list[tuple[str, str, str]], etag: str) -> Any
 
 
 @pytest.fixture
-def site(httpserver: HTTPServer, shared_dir: Path) -> list[Feed]:
+def site(httpserver: HTTPServer) -> list[Feed]:
     s = httpserver
-    seed = (shared_dir / "seed" / "border-crisis-nl-2021-11.txt").read_text().splitlines()
     s.expect_request("/robots.txt").respond_with_data("User-agent: *\nAllow: /\n")
     pages = {
-        "/nl/grens": page(SEED_TITLE, [line for line in seed[1:] if line.strip()], "nl"),
+        "/nl/grens": page(SEED_TITLE, corpus_pages.paragraphs(corpus_pages.DUTCH_BORDER), "nl"),
         "/en/border": page("Migrants stuck at the Polish border", [
             "Thousands of migrants are stuck in freezing forests at the Polish border with "
             "Belarus, where Lukashenko's government is accused of flying them in.",

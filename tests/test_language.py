@@ -1,4 +1,5 @@
-"""Language tagging: the corpus's 13 languages from extracted text, and declared hints."""
+"""Language tagging: the demo corpus's six languages from extracted text, declared hints, and
+(extra tier, with ../shared) the 13 languages of real publishers' pages."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import corpus_pages
 import pytest
 
 from ingest.extract import extract_page
@@ -49,8 +51,24 @@ def test_a_page_agreeing_with_its_html_lang_is_tagged_by_both(
         assert not tag.disagrees
 
 
-def test_the_dutch_seed_is_dutch(shared_dir: Path) -> None:
-    text = (shared_dir / "seed" / "border-crisis-nl-2021-11.txt").read_text(encoding="utf-8")
+def dutch_text() -> str:
+    return "\n\n".join(corpus_pages.paragraphs(corpus_pages.DUTCH_BORDER))
+
+
+def test_every_demo_article_is_tagged_with_its_outlets_language() -> None:
+    wrong = {}
+    for article in corpus_pages.corpus().articles:
+        if article.kind != "article":
+            continue
+        version = article.versions[0]
+        tag = tag_language(f"{version.title}\n" + "\n\n".join(version.paragraphs))
+        if (tag.code, tag.source) != (article.outlet.language, "text") or tag.confidence < 0.9:
+            wrong[article.id] = (tag.code, round(tag.confidence, 3), tag.source)
+    assert wrong == {}
+
+
+def test_a_dutch_border_crisis_article_is_dutch() -> None:
+    text = dutch_text()
     tag = tag_language(text)
     assert (tag.code, tag.source, tag.declared, tag.disagrees) == ("nl", "text", None, False)
     assert tag.confidence > 0.99
@@ -70,8 +88,8 @@ def test_a_short_text_that_agrees_raises_the_confidence() -> None:
     assert alone.confidence < hinted.confidence <= 1.0
 
 
-def test_a_long_confident_text_overrides_a_wrong_declaration(shared_dir: Path) -> None:
-    text = (shared_dir / "seed" / "border-crisis-nl-2021-11.txt").read_text(encoding="utf-8")
+def test_a_long_confident_text_overrides_a_wrong_declaration() -> None:
+    text = dutch_text()
     tag = tag_language(text, declared="de")
     assert (tag.code, tag.source, tag.declared, tag.disagrees) == ("nl", "text", "de", True)
     assert tag.confidence > 0.99

@@ -7,12 +7,11 @@ items), into a real Elasticsearch.
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from pathlib import Path
 
+import corpus_pages
 import pytest
 from elasticsearch import Elasticsearch
 from pytest_httpserver import HTTPServer
@@ -24,7 +23,7 @@ from ingest.models import Feed, FeedEntry, FeedState, RunReport
 from ingest.pipeline import _forget_documents_after_failures, run_feeds
 
 NOW = datetime(2025, 3, 1, 12, tzinfo=UTC)
-PAGE = "pages/en-CBCNews-2024-08-08.html.gz"
+PAGE = corpus_pages.ENGLISH  # an article of the demo corpus
 
 
 # -- ingest.polling -------------------------------------------------------------------------
@@ -117,8 +116,8 @@ def rss(server: HTTPServer, paths: list[str], built: datetime, ttl: int | None =
 
 
 @pytest.fixture
-def pages(httpserver: HTTPServer, shared_dir: Path) -> list[str]:
-    html = gzip.decompress((shared_dir / "corpus" / PAGE).read_bytes())
+def pages(httpserver: HTTPServer) -> list[str]:
+    html = corpus_pages.page(PAGE)
     httpserver.expect_request("/robots.txt").respond_with_data("User-agent: *\nAllow: /\n")
     paths = [f"/story/{n}" for n in range(4)]
     for path in paths:

@@ -9,11 +9,10 @@ body. A body past `MAX_BODY_CHARS` is cut and flagged, and the document is accep
 
 from __future__ import annotations
 
-import gzip
 from collections import Counter
 from dataclasses import replace
-from pathlib import Path
 
+import corpus_pages
 import pytest
 from elasticsearch import Elasticsearch
 from pytest_httpserver import HTTPServer
@@ -27,11 +26,10 @@ from ingest.pipeline import PAGE_ATTEMPTS, run_feeds
 
 pytestmark = pytest.mark.es
 
-PAGE = "pages/en-CBCNews-2024-08-08.html.gz"
 
-
-def corpus_page(shared_dir: Path) -> bytes:
-    return gzip.decompress((shared_dir / "corpus" / PAGE).read_bytes())
+def corpus_page() -> bytes:
+    """A news page of the demo corpus."""
+    return corpus_pages.page(corpus_pages.ENGLISH)
 
 
 def feed_of(server: HTTPServer, paths: list[str]) -> str:
@@ -84,9 +82,9 @@ def requests_for(server: HTTPServer, path: str) -> int:
 
 
 def test_page_failing_once_is_fetched_again_by_the_next_run(
-    httpserver: HTTPServer, settings: Settings, es: Elasticsearch, shared_dir: Path
+    httpserver: HTTPServer, settings: Settings, es: Elasticsearch
 ) -> None:
-    html = corpus_page(shared_dir)
+    html = corpus_page()
     httpserver.expect_request("/ok").respond_with_data(html, content_type="text/html")
     httpserver.expect_request("/flaky").respond_with_handler(fails_first(1, html))
     feed = serve_feed(httpserver, ["/ok", "/flaky"])
@@ -153,7 +151,7 @@ def test_permanent_page_failure_is_not_retried(
 
 
 def test_huge_body_is_cut_and_flagged_and_the_document_accepted(
-    httpserver: HTTPServer, settings: Settings, es: Elasticsearch, shared_dir: Path
+    httpserver: HTTPServer, settings: Settings, es: Elasticsearch
 ) -> None:
     # A live blog of 3,000 distinct paragraphs: ~450,000 characters of text.
     paragraphs = "".join(
@@ -166,9 +164,7 @@ def test_huge_body_is_cut_and_flagged_and_the_document_accepted(
         f"<article><h1>Live: the summit, all updates</h1>{paragraphs}</article></body></html>"
     )
     httpserver.expect_request("/live").respond_with_data(page, content_type="text/html")
-    httpserver.expect_request("/ok").respond_with_data(
-        corpus_page(shared_dir), content_type="text/html"
-    )
+    httpserver.expect_request("/ok").respond_with_data(corpus_page(), content_type="text/html")
     feed = serve_feed(httpserver, ["/live", "/ok"])
     big = replace(settings, fetch=replace(settings.fetch, deadline=120.0, read_timeout=60.0))
 

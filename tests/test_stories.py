@@ -1,14 +1,17 @@
 """Near-duplicate stories: the fingerprint itself, then the pipeline against a real
 Elasticsearch and a real local HTTP server, with a corpus whose clusters are known in advance.
 
-The served pages are built from the shared corpus's expected bodies:
+The served pages are built from texts of the project's demo corpus (`tests/corpus_pages.py`):
 
-- run 1, feed "wire": the CBC report (A) and the Der Standard report (B);
+- run 1, feed "wire": an English report (A: three Northern Ledger border stories in one) and
+  a German one (B);
 - run 2, feed "local": A with a new headline, a local intro and a dropped paragraph (a near
-  copy), A reposted word for word under another headline (an exact copy), the two real
-  Japanese reports of one earthquake (same topic, not copies); the feed lists A again too;
-- run 3, feed "regional": the Nine News report (C) and a trimmed copy of it with agency
-  boilerplate, new in the same batch.
+  copy), A reposted word for word under another headline (an exact copy), two different
+  English reports on the border crisis (same topic, not copies); the feed lists A again too;
+- run 3, feed "regional": the Glasgow climate report (C) and a trimmed copy of it with agency
+  boilerplate, new in the same batch;
+- feed "background": the Dutch agency wire cut in two, and an English press review quoting
+  one of its paragraphs.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from html import escape
-from pathlib import Path
 
+import corpus_pages
 import pytest
 from articles import new_article
 from click.testing import CliRunner
@@ -38,16 +41,13 @@ LOCAL_INTRO = (
     "organised a vigil downtown on Wednesday evening while the news broke overseas."
 )
 BOILERPLATE = "© 2024 Canadian Press. All rights reserved. This material may not be published."
-
-
-def corpus(shared_dir: Path) -> dict[str, dict[str, object]]:
-    """The corpus articles by file stem, with their paragraphs."""
-    pages = {}
-    for line in (shared_dir / "corpus" / "pages.jsonl").read_text().splitlines():
-        page = json.loads(line)
-        page["paragraphs"] = [p for p in page["body"].split("\n\n") if p.strip()]
-        pages[Path(page["file"]).name.removesuffix(".html.gz")] = page
-    return pages
+P = corpus_pages.paragraphs
+REPORT_A = [
+    *P("migrants-mass-at-polish-border"),
+    *P("lukashenko-gas-threat"),
+    *P("water-cannon-on-the-border"),
+]
+WIRE = list(corpus_pages.corpus().by_id("waterkanon-bij-kuznica").versions[0].paragraphs[1:])
 
 
 def page(title: str, paragraphs: list[str], lang: str, chrome: str = "Nieuws") -> str:
@@ -70,38 +70,35 @@ def rss(server: HTTPServer, paths: list[str]) -> str:
 
 
 @pytest.fixture
-def site(httpserver: HTTPServer, shared_dir: Path) -> dict[str, Feed]:
-    pages = corpus(shared_dir)
-    a, b = pages["en-CBCNews-2024-08-08"], pages["de-DerStandard-2024-05-03"]
-    c = pages["en-NineNews-2024-05-02"]
-    asahi, chunichi = pages["ja-AsahiShimbun-2025-01-13"], pages["ja-ChunichiShimbun-2025-01-13"]
-    a_par, c_par = list(a["paragraphs"]), list(c["paragraphs"])  # type: ignore[call-overload]
+def site(httpserver: HTTPServer) -> dict[str, Feed]:
+    a_par, c_par = REPORT_A, P(corpus_pages.ENGLISH)
     served = {
-        "/wire/a": page(str(a["title"]), a_par, "en", "Wire"),
-        "/wire/b": page(str(b["title"]), list(b["paragraphs"]), "de", "Wire"),  # type: ignore[call-overload]
-        "/local/a-copy": page(
-            "Gaza talks: what Sinwar's new role means", [LOCAL_INTRO, *a_par[:5], *a_par[6:]], "en"
+        "/wire/a": page(corpus_pages.title("migrants-mass-at-polish-border"), a_par, "en", "Wire"),
+        "/wire/b": page(
+            corpus_pages.title(corpus_pages.GERMAN), P(corpus_pages.GERMAN), "de", "Wire"
         ),
-        "/local/a-repost": page("Hamas names Sinwar political leader", a_par, "en", "Local"),
-        "/local/quake-1": page(str(asahi["title"]), list(asahi["paragraphs"]), "ja"),  # type: ignore[call-overload]
-        "/local/quake-2": page(str(chunichi["title"]), list(chunichi["paragraphs"]), "ja"),  # type: ignore[call-overload]
-        "/regional/c": page(str(c["title"]), c_par, "en", "Regional"),
+        "/local/a-copy": page(
+            "Border standoff: what it means", [LOCAL_INTRO, *a_par[:5], *a_par[6:]], "en"
+        ),
+        "/local/a-repost": page("Poland's border under pressure", a_par, "en", "Local"),
+        "/local/quake-1": page("Clashes at the border", P("clashes-at-the-border"), "en"),
+        "/local/quake-2": page("Crossing closed", P("poland-closes-kuznica-crossing"), "en"),
+        "/regional/c": page(corpus_pages.title(corpus_pages.ENGLISH), c_par, "en", "Regional"),
         "/regional/c-copy": page(
-            "Epstein papers out", [*c_par[: len(c_par) * 2 // 3], BOILERPLATE], "en", "Regional"
+            "Climate deal", [*c_par[: len(c_par) * 2 // 3], BOILERPLATE], "en", "Regional"
         ),
     }
     httpserver.expect_request("/robots.txt").respond_with_data("User-agent: *\nAllow: /\n")
     for path, html in served.items():
         httpserver.expect_request(path).respond_with_data(html, content_type="text/html")
-    seed = (shared_dir / "seed" / "border-crisis-nl-2021-11.txt").read_text().splitlines()
-    grens = [line.strip() for line in seed[1:] if line.strip()]
-    west = list(pages["en-WestAustralian-2024-11-26"]["paragraphs"])  # type: ignore[call-overload]
+    grens = WIRE
+    west = [*P("museum-reopens-after-refit"), *P("rail-fares-to-rise")]
     served.update(
         {
-            "/nl/grens-1": page(seed[0], grens[:2], "nl"),
+            "/nl/grens-1": page("Waterkanon bij Kuźnica", grens[:2], "nl"),
             "/nl/grens-2": page("Poetin belooft Loekasjenko steun", grens[2:], "nl"),
             # English, quoting one Dutch paragraph: related, but in another language.
-            "/en/quote": page("Press review", [*west, f"A Dutch paper wrote: {grens[1]}"], "en"),
+            "/en/quote": page("Press review", [*west, f"A Dutch paper wrote: {grens[0]}"], "en"),
         }
     )
     for path in ("/nl/grens-1", "/nl/grens-2", "/en/quote"):
@@ -168,17 +165,17 @@ def test_fingerprint_is_deterministic_and_skips_short_bodies() -> None:
     assert stories.fingerprint("te kort om iets over te zeggen") is None
 
 
-def test_copies_are_similar_and_other_reports_are_not(shared_dir: Path) -> None:
-    pages = corpus(shared_dir)
-    paragraphs = list(pages["en-CBCNews-2024-08-08"]["paragraphs"])  # type: ignore[call-overload]
-    original = stories.fingerprint("\n\n".join(paragraphs))
-    copy = stories.fingerprint("\n\n".join([LOCAL_INTRO, *paragraphs[:5], *paragraphs[6:]]))
-    other = stories.fingerprint(str(pages["en-NineNews-2024-05-02"]["body"]))
-    assert original and copy and other
-    assert stories.similarity(original.minhash, copy.minhash) > 0.8
+def test_copies_are_similar_and_other_reports_are_not() -> None:
+    original = stories.fingerprint("\n\n".join(REPORT_A))
+    copy = stories.fingerprint("\n\n".join([LOCAL_INTRO, *REPORT_A[:5], *REPORT_A[6:]]))
+    other = stories.fingerprint("\n\n".join(P(corpus_pages.ENGLISH)))
+    same_topic = stories.fingerprint("\n\n".join(P("clashes-at-the-border")))
+    assert original and copy and other and same_topic
+    assert stories.similarity(original.minhash, copy.minhash) > 0.7
     assert stories.is_near_copy(original, copy)
-    assert stories.similarity(original.minhash, other.minhash) < 0.05
-    assert not stories.is_near_copy(original, other)
+    for unlike in (other, same_topic):
+        assert stories.similarity(original.minhash, unlike.minhash) < 0.05
+        assert not stories.is_near_copy(original, unlike)
 
 
 def test_pool_prefers_exact_copies_then_the_earliest_among_equals() -> None:
@@ -236,7 +233,7 @@ def test_stories_form_across_runs_and_within_a_batch(
     for doc in (b, quake_1, quake_2):
         assert doc["story_id"] == doc["id"] and doc["duplicate_of"] is None
         assert doc["story_size"] == 1 and doc["story_outlets"] == 1
-    assert quake_1["language"] == quake_2["language"] == "ja"
+    assert quake_1["language"] == quake_2["language"] == "en"
     # Two copies in one batch find each other.
     c, c_copy = docs["/regional/c"], docs["/regional/c-copy"]
     assert c_copy["duplicate_of"] == c["id"] and c_copy["story_id"] == c["id"]
