@@ -23,6 +23,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from ingest.charset import decode
 from ingest.demo import (
     COMMITTED_FEEDS_YAML,
     SEED_FILE,
@@ -35,7 +36,6 @@ from ingest.demo import (
 )
 from ingest.demo_corpus import CORPUS_DIR, Corpus, load_corpus
 from ingest.errors import ConfigError, ExtractionError
-from ingest.http import decode_html
 
 BORDER_LANGUAGES = {"nl", "pl", "de", "en", "ru", "fr"}
 
@@ -82,7 +82,7 @@ def page_text(server: DemoServer, url: str) -> str:
     status, headers, content = get(server, url)
     assert status == 200, url
     charset = headers.get_content_charset()
-    return decode_html(content, charset)
+    return decode(content, charset)
 
 
 # -- the corpus -----------------------------------------------------------------------------
