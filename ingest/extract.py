@@ -64,19 +64,19 @@ _EXTRACTOR_OPTIONS: dict[str, Any] = {
     "tables": True,
     "with_metadata": False,  # read by _page_metadata
 }
-# The cascade: each pass runs only when the ones before it found no article text (fewer than
+# The cascade: the second pass runs only when the first found no article text (fewer than
 # MIN_WORDS words). The first is fast precision mode; the second adds trafilatura's own
 # fallbacks (its readability and jusText ports, fast=False), which cost up to 10x on the pages
-# where they run; the last favours recall. Chosen on the development set
-# (benchmarks/extraction_quality.py, README "Extraction quality"): on 86 pages of
-# mozilla/readability's test pages the second pass rescued every page the first left empty
-# (F1 0.915 -> 0.949, 3 second passes), and on the shared corpus the first pass always sufficed.
-# Second passes on short but non-empty first results (under 100-500 words, taking the longer)
-# changed no F1 there: not done. The pass that produced the text is `Extraction.method`.
+# where they run. Chosen on the development set (benchmarks/extraction_quality.py, README
+# "Extraction"): on 91 article pages of mozilla/readability's test pages the second pass
+# rescued every page the first left empty (F1 0.908 -> 0.940, 3 second passes); on the shared
+# corpus the first pass always sufficed. Not done: a second pass for short but non-empty first
+# results (under 100-500 words, keeping the longer) changed no F1 there; a third pass
+# favouring recall was never needed there, and took a paywalled page's byline and "subscribe"
+# prompt (41 words) for an article in the demo corpus. The pass is `Extraction.method`.
 EXTRACTION_PASSES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("precision", {"fast": True, "precision": True}),
     ("precision_fallbacks", {"fast": False, "precision": True}),
-    ("recall_fallbacks", {"fast": False, "recall": True}),
 )
 # trafilatura's shipped settings, parsed once per process (re-reading the file for every page
 # cost ~1.5 ms of a ~40 ms page) and ours rather than its module global, which other code in
