@@ -117,6 +117,12 @@ def _hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:40]
 
 
+def entry_id(identity: str) -> str:
+    """The `_id` of a feed item that has no usable link, from `FeedEntry.identity` (its
+    feed's URL and guid, else title and date): a re-run finds the same document."""
+    return _hash(f"entry\n{identity}")
+
+
 def domain_of(url: str) -> str:
     """The host of a URL without port and leading `www.`."""
     host = (urlsplit(url).hostname or "").lower()

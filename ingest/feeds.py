@@ -333,21 +333,31 @@ def _entry(
     if not link.strip() and guid.startswith(("http://", "https://")):
         link = guid
     url, problem = _entry_url(link, feed_url)
+    title, summary = _text(raw, "title", MAX_SHORT), _text(raw, "summary", MAX_SUMMARY)
+    published_at, guid = _entry_date(raw, now), _clean(guid, MAX_SHORT)
+    identity = None
     if url is None:
-        return None, problem
+        if not (title or summary):  # nothing a reader could be shown
+            return None, problem
+        # Still coverage: kept as a feed-only article with a stable identity of its own.
+        when = published_at.isoformat() if published_at else ""
+        identity = "\n".join([feed_url, guid] if guid else [feed_url, title, when])
     return (
         FeedEntry(
             feed_name=feed.name,
-            url=url,
-            title=_text(raw, "title", MAX_SHORT),
-            summary=_text(raw, "summary", MAX_SUMMARY),
-            published_at=_entry_date(raw, now),
-            guid=_clean(guid, MAX_SHORT) or None,
+            url=url or "",
+            title=title,
+            summary=summary,
+            published_at=published_at,
+            guid=guid or None,
             authors=_names(raw.get("authors"), "name"),
             tags=_names(raw.get("tags"), "term"),
             language=language,
             # The feeds file wins; an aggregator's per-item <source> names the publisher.
             source=feed.source or _item_source(raw),
+            link_problem=problem or None,
+            identity=identity,
+            feed_url=feed_url,
         ),
         "",
     )

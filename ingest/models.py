@@ -38,6 +38,12 @@ class FeedEntry:
     tags: tuple[str, ...] = ()
     language: str | None = None  # declared by the feed config or the feed itself
     source: str | None = None  # from the feed config, else the feed's own title
+    # An item without a usable link (`url` is ""): why (`entry:no_link`, `entry:bad_scheme`
+    # ...), and what identifies it instead: its feed's URL and its guid, else its title and
+    # date. It is kept as a feed-only article (`dedupe.entry_id`), not dropped.
+    link_problem: str | None = None
+    identity: str | None = None
+    feed_url: str = ""  # the feed document's URL (after redirects)
 
 
 @dataclass(frozen=True)

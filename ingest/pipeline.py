@@ -371,8 +371,11 @@ def _merge_entries(entries: list[FeedEntry], report: RunReport) -> dict[str, Can
     """One candidate per canonical URL; a link listed twice (any feeds) is merged, not lost."""
     candidates: dict[str, Candidate] = {}
     for entry in entries:
-        canonical = dedupe.canonical_url(entry.url)
-        doc_id = dedupe.document_id(canonical)  # the same for http/https, www., a final /
+        if entry.url:
+            canonical = dedupe.canonical_url(entry.url)
+            doc_id = dedupe.document_id(canonical)  # the same for http/https, www., a final /
+        else:  # an item without a link (feeds._entry): no page, an identity of its own
+            canonical, doc_id = "", dedupe.entry_id(entry.identity or "")
         if doc_id in candidates:
             report.count("entries.merged")
         else:
@@ -434,7 +437,7 @@ def _find_stored(
 ) -> dict[str, tuple[str, str]]:
     """Which of these articles (canonical URL by id) are indexed already, under their id or
     an id an earlier version gave one of their URL's variants: id -> (stored id, index)."""
-    lookups = {doc_id: dedupe.lookup_ids(url) for doc_id, url in urls.items()}
+    lookups = {doc_id: dedupe.lookup_ids(url) if url else [doc_id] for doc_id, url in urls.items()}
     found = store.find_known(es, names, [i for ids in lookups.values() for i in ids])
     stored = {}
     for doc_id, ids in lookups.items():
@@ -491,7 +494,7 @@ def _fold_page_canonicals(
 
 def _moved(article: Article) -> bool:
     """The article's id comes from its page's canonical link, not from the link followed."""
-    return article.id != dedupe.document_id(article.url)
+    return bool(article.url) and article.id != dedupe.document_id(article.url)
 
 
 def _store_batch(
@@ -570,6 +573,10 @@ async def _build_article(candidate: Candidate, run: _RunContext) -> Article | No
 async def _fetch_and_extract(candidate: Candidate, run: _RunContext) -> Article | None:
     entry, report, executor = candidate.entry, run.report, run.executor
     loop = asyncio.get_running_loop()
+    if not entry.url:  # nothing to fetch: the feed's title and summary are the article
+        report.count("entries.without_link")
+        reason = entry.link_problem or "entry:no_link"
+        return await _feed_only(candidate, reason, None, loop, executor)
     try:
         page = await run.http.fetch_page(entry.url)
     except FetchError as exc:
@@ -621,12 +628,13 @@ def _article(
     published_at, date_source = _publication_date(extraction, entry, now)
     body = extraction.body
     canonical = canonical or candidate.canonical_url
+    domain = dedupe.domain_of(canonical or entry.feed_url)  # an item without a link: the feed's
     return Article(
-        id=dedupe.document_id(canonical),
+        id=dedupe.document_id(canonical) if canonical else candidate.id,
         url=entry.url,
         canonical_url=canonical,
-        domain=dedupe.domain_of(canonical),
-        source=entry.source or extraction.site_name or dedupe.domain_of(canonical),
+        domain=domain,
+        source=entry.source or extraction.site_name or domain,
         feeds=sorted(candidate.feeds),
         title=extraction.title or entry.title,
         summary=entry.summary or extraction.description,

@@ -66,8 +66,10 @@ def body_hash(content: bytes) -> str:
 
 
 def entry_key(entry: FeedEntry) -> str:
-    """A short, stable id of an entry within its feed: its guid, else its link."""
-    return hashlib.sha256((entry.guid or entry.url).encode("utf-8")).hexdigest()[:16]
+    """A short, stable id of an entry within its feed: its guid, else its link, else (an
+    item without a link) its title and date."""
+    key = entry.guid or entry.url or entry.identity or ""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
 def remembered_keys(entries: Iterable[FeedEntry]) -> list[str]:

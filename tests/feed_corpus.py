@@ -45,7 +45,9 @@ class OddFeed:
     outcome: str | None = None  # ok, malformed, not_a_feed, empty, unsupported
     reason: str | None = None
     title: str | None = None  # the first entry's title
-    urls: tuple[str, ...] | None = None  # the entries' URLs, in order
+    urls: tuple[str, ...] | None = None  # the entries' URLs, in order ("": no usable link)
+    # why each entry without a usable link has none; such entries are kept (feed-only)
+    link_problems: tuple[str, ...] | None = None
     skipped: dict[str, int] | None = None
     published: tuple[datetime | None, ...] | None = None
     tags: frozenset[str] = field(default_factory=frozenset)  # "xxe", "bomb", "big"
@@ -467,7 +469,7 @@ def date_cases() -> Iterator[OddFeed]:
 # -- links --------------------------------------------------------------------------------
 
 BASE = "https://news.example.org"
-LINKS = [  # (name, link, expected URL or the reason it is skipped)
+LINKS = [  # (name, link, expected URL or why the entry has no usable link)
     ("absolute", f"{BASE}/a/1", f"{BASE}/a/1"),
     ("root-relative", "/a/1", f"{BASE}/a/1"),
     ("relative", "a/1", f"{BASE}/feeds/a/1"),
@@ -501,7 +503,9 @@ LINKS = [  # (name, link, expected URL or the reason it is skipped)
 def link_cases() -> Iterator[OddFeed]:
     for name, link, expect in LINKS:
         result: dict[str, Any] = (
-            {"skipped": {expect: 1}} if expect.startswith("entry:") else {"urls": (expect,)}
+            {"urls": ("",), "link_problems": (expect,), "skipped": {}}
+            if expect.startswith("entry:")
+            else {"urls": (expect,)}
         )
         yield feed(f"link-{name}", rss20([Item(link=link)]), 1, **result)
     yield feed(
@@ -516,7 +520,7 @@ def link_cases() -> Iterator[OddFeed]:
         "link-none-guid-not-url",
         rss20([Item(link=None, guid="tag:x,2024:1")]),
         1,
-        skipped={"entry:bad_scheme": 1},  # feedparser takes a permalink guid as the link
+        link_problems=("entry:bad_scheme",),  # feedparser takes a permalink guid as the link
     )
 
 
@@ -533,7 +537,8 @@ def entry_cases() -> Iterator[OddFeed]:
     yield feed("no-entries", rss20([]), 0, "ok")
     yield feed("atom-no-entries", atom10([]), 0, "ok")
     no_link = atom10([Item(link=None)])
-    yield feed("atom-entry-without-link", no_link, 1, skipped={"entry:bad_scheme": 1})  # urn: id
+    # Its urn: id is taken as the link; the entry is kept without one.
+    yield feed("atom-entry-without-link", no_link, 1, link_problems=("entry:bad_scheme",))
     extra = "<item><link>https://x.example/c2</link></item>"
     text = rss20(items(2)).replace(
         "</channel></rss>", f"</channel><channel>{extra}</channel></rss>"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ingest import dedupe
 from ingest.errors import ConfigError
 from ingest.feeds import load_feeds, parse_feed
 from ingest.models import Feed
@@ -84,16 +85,44 @@ def test_missing_feeds_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_rss_entries_links_dates_and_skips() -> None:
     parsed = parse_feed(RSS, FEED, "http://127.0.0.1/feed.xml", NOW)
     assert not parsed.malformed
-    assert [e.url for e in parsed.entries] == [
+    assert [e.url for e in parsed.entries if e.url] == [
         "http://127.0.0.1/artikel/1",  # relative link resolved against the feed URL
         "https://example.org/2?utm_source=rss",
     ]
-    first, second = parsed.entries
+    first, second, *without_link = parsed.entries
     assert first.published_at == datetime(2021, 11, 16, 9, tzinfo=UTC)
     assert first.summary == "Duizenden migranten"  # HTML stripped
     assert first.language == "nl" and first.source == "Test"
     assert second.published_at is None  # year 9999 is not a date
-    assert parsed.skipped == {"entry:no_link": 1, "entry:bad_scheme": 1}
+    # Items without a usable link are kept (feed-only articles), saying why they have none.
+    assert [(e.title, e.url, e.link_problem) for e in without_link] == [
+        ("Zonder link", "", "entry:no_link"),
+        ("Script", "", "entry:bad_scheme"),
+    ]
+    assert parsed.skipped == {}
+
+
+def test_items_without_a_link_have_a_stable_identity_of_their_own() -> None:
+    items = (
+        "<item><title>Met guid</title><guid isPermaLink='false'>urn:x:1</guid></item>"
+        "<item><title>Zonder guid</title><pubDate>Tue, 16 Nov 2021 10:00:00 +0000</pubDate>"
+        "</item><item><title>Zonder guid</title></item>"
+        "<item><guid isPermaLink='false'>urn:x:2</guid></item>"  # nothing to show: skipped
+    )
+    feed = f"<rss version='2.0'><channel><title>T</title>{items}</channel></rss>".encode()
+    url = "https://krant.example/rss"
+    parsed = parse_feed(feed, FEED, url, NOW)
+    assert parsed.skipped == {"entry:no_link": 1}
+    with_guid, dated, undated = parsed.entries
+    assert with_guid.identity == f"{url}\nurn:x:1"
+    assert dated.identity == f"{url}\nZonder guid\n2021-11-16T10:00:00+00:00"
+    assert undated.identity == f"{url}\nZonder guid\n"
+    ids = {dedupe.entry_id(e.identity or "") for e in parsed.entries}
+    assert len(ids) == 3  # one document each
+    again = parse_feed(feed, FEED, url, NOW)  # the same item read again: the same document
+    assert [e.identity for e in again.entries] == [e.identity for e in parsed.entries]
+    elsewhere = parse_feed(feed, FEED, "https://other.example/rss", NOW)
+    assert {dedupe.entry_id(e.identity or "") for e in elsewhere.entries}.isdisjoint(ids)
 
 
 def test_atom_entries() -> None:
