@@ -35,7 +35,7 @@ def test_templates_install_idempotently(es: Elasticsearch, settings: Settings) -
     assert store.install_templates(es, names) == store.install_templates(es, names)
     template = es.indices.get_index_template(name=f"{names.prefix}-articles")
     patterns = template["index_templates"][0]["index_template"]["index_patterns"]
-    assert patterns == [f"{names.prefix}-articles-*"]
+    assert patterns == [f"{names.prefix}-articles-*", f"{names.prefix}-migrated-articles"]
     assert store.article_groups()[-1] == "neutral" and len(store.article_groups()) == 16
     assert store.backing_indices(es, names) == [names.first_article_index]
 
