@@ -61,16 +61,28 @@ TARGET_RATIO = 1.5  # cost of one more article at --large over at --small
 
 
 def generated(
-    sentences: dict[str, list[str]], start: int, n: int, rng: random.Random, real: bool
+    sentences: dict[str, list[str]],
+    start: int,
+    n: int,
+    rng: random.Random,
+    real: bool,
+    body_chars: int = 0,
 ) -> list[Article]:
-    """`n` articles numbered from `start`, in the corpus's languages in turn."""
+    """`n` articles numbered from `start`, in the corpus's languages in turn: 4-12 sentences
+    each, or sentences up to `body_chars` characters if given."""
     languages = sorted(sentences)
     day = datetime(2024, 1, 1, tzinfo=UTC)
     articles = []
     for i in range(start, start + n):
         lang = languages[i % len(languages)]
         pool = sentences[lang]
-        body = " ".join(rng.sample(pool, min(len(pool), rng.randint(4, 12))))
+        if body_chars:
+            body = ""
+            while len(body) < body_chars:
+                body += " " + rng.choice(pool)
+            body = body.strip()
+        else:
+            body = " ".join(rng.sample(pool, min(len(pool), rng.randint(4, 12))))
         published = day + timedelta(minutes=i)
         url = f"https://bench{i % 50}.example/{lang}/{i}"
         article = Article(
@@ -96,13 +108,18 @@ def generated(
 
 
 def bulk_load(
-    es: Elasticsearch, names: store.IndexNames, sentences: dict[str, list[str]], n: int
+    es: Elasticsearch,
+    names: store.IndexNames,
+    sentences: dict[str, list[str]],
+    n: int,
+    body_chars: int = 0,
 ) -> float:
     """Index `n` generated articles as fast as the node takes them; seconds taken."""
     rng = random.Random(SEED + n)
     began = time.perf_counter()
     for offset in range(0, n, 5000):
-        chunk = generated(sentences, offset, min(5000, n - offset), rng, real=False)
+        size = min(5000, n - offset)
+        chunk = generated(sentences, offset, size, rng, real=False, body_chars=body_chars)
         actions = (
             {"_op_type": "create", "_index": names.articles_write, "_id": a.id,
              "_source": store.article_document(a)}
@@ -288,6 +305,23 @@ def analysis_cost(
     return results
 
 
+def storage_cost(
+    es: Elasticsearch, prefix: str, sentences: dict[str, list[str]], args: argparse.Namespace
+) -> dict[str, float]:
+    """Primary store per article, for articles whose bodies have `--body-chars` characters
+    (default: the shared corpus's mean), once the node has merged what it wanted to."""
+    names = store.IndexNames(f"{prefix}-storage")
+    store.install_templates(es, names)
+    bulk_load(es, names, sentences, args.storage_articles, body_chars=args.body_chars)
+    settle(es, names)
+    stats = es.indices.stats(index=names.articles, metric="store,docs")["_all"]["primaries"]
+    return {
+        "articles": stats["docs"]["count"],
+        "body_chars": args.body_chars,
+        "bytes_per_article": stats["store"]["size_in_bytes"] / stats["docs"]["count"],
+    }
+
+
 def connect(es_port: int, prefix: str) -> tuple[Settings, Elasticsearch]:
     settings = replace(Settings.from_env(), index_prefix=prefix)
     if not os.environ.get("ES_URL"):
@@ -308,6 +342,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rules = make_rules(sentences, 100, random.Random(SEED))
         alerts.sync_rules(es, names, rules)
         result["analysis"] = analysis_cost(es, names, sentences, args.analysis_articles)
+        if args.storage_articles:
+            result["storage"] = storage_cost(es, prefix, sentences, args)
         if args.analysis_only:
             return result
         indexed: dict[str, store.IndexNames] = {}
@@ -332,7 +368,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
     finally:
         es.options(ignore_status=404).indices.delete(index=f"{prefix}-*", expand_wildcards="all")
-        for size in ("", f"-{args.small}", f"-{args.large}"):
+        for size in ("", "-storage", f"-{args.small}", f"-{args.large}"):
             store.delete_all(es, store.IndexNames(f"{prefix}{size}"))
     result["finished"] = datetime.now(UTC).isoformat()
     return result
@@ -356,6 +392,12 @@ def report(result: dict[str, Any], small: int, large: int) -> str:
             f"store: {s['articles']:,} articles, {s['bytes'] / 1e9:.2f} GB primary, "
             f"{s['bytes_per_article'] / 1e3:.1f} kB each; article indices: {len(result['indices'])}"
         )
+    if "storage" in result:
+        st = result["storage"]
+        lines.append(
+            f"store: {st['bytes_per_article'] / 1e3:.1f} kB per article of "
+            f"{st['body_chars']:,} body characters ({st['articles']:,} articles)"
+        )
     lines.append("bulk indexing, per article (ES CPU ms, wall ms):")
     for label, figures in result["analysis"].items():
         lines.append(f"  {label:26} {figures['es_cpu_ms']:6.2f} {figures['wall_ms']:7.2f}")
@@ -370,6 +412,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200, help="articles per batch")
     parser.add_argument("--analysis-articles", type=int, default=2000)
     parser.add_argument("--analysis-only", action="store_true", help="skip the growth part")
+    parser.add_argument("--storage-articles", type=int, default=0, help="store size of so many")
+    parser.add_argument("--body-chars", type=int, default=4800, help="their body length")
     parser.add_argument("--es-port", type=int, default=9219)
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write every figure here")

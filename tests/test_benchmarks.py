@@ -71,6 +71,7 @@ def test_growth_benchmark_measures_both_sizes_and_both_layouts(
     out = tmp_path / "growth.json"
     command = [sys.executable, "benchmarks/growth.py", "--small", "300", "--large", "900"]
     command += ["--batches", "2", "--batch", "50", "--analysis-articles", "200"]
+    command += ["--storage-articles", "100", "--body-chars", "2000"]
     command += ["--shared", str(shared_dir), "--json", str(out)]
     env = {**os.environ, "ES_URL": es_url}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
@@ -82,9 +83,11 @@ def test_growth_benchmark_measures_both_sizes_and_both_layouts(
         assert figures["lookup_ms"] > 0 and figures["total_ms"] >= figures["lookup_ms"]
     assert set(result["ratio"]) == {"lookup_ms", "total_ms", "es_cpu_ms"}
     assert result["store"]["articles"] == 900 + 3 * 50  # loaded, plus the measured batches
+    assert result["storage"]["articles"] == 100 and result["storage"]["bytes_per_article"] > 2000
     analysis = result["analysis"]
     assert analysis["subfields_all_languages"]["wall_ms"] > 0
     assert analysis["own_language_only"]["wall_ms"] > 0
+    assert analysis["index_per_language_group"]["wall_ms"] > 0
     es = store.connect(replace(Settings.from_env({}), es_url=es_url))
     left = es.options(ignore_status=404).indices.get(index=f"{result['prefix']}*")
     assert not left.body  # every index of the benchmark deleted
