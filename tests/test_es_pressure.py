@@ -145,3 +145,30 @@ def test_a_read_only_block_during_a_run_lifted_afterwards_loses_nothing(
     again = run_feeds([news_site], via_proxy, client)
     assert again.counts["articles.new"] == 0 and len(indexed(es, settings)) == 12
     client.close()
+
+
+def test_a_read_only_block_for_the_whole_run_defers_everything_and_the_next_run_completes(
+    news_site: Feed,  # noqa: F811
+    settings: Settings,
+    es: Elasticsearch,
+) -> None:
+    """The disk stays full for the whole run: the run still ends with its report (the
+    articles refused for the block counted, none dead-lettered); once the block is lifted
+    the next run indexes every article, once."""
+    names = store.IndexNames(settings.index_prefix)
+    blocked = {"index.blocks.read_only_allow_delete": True}
+    es.indices.put_settings(index=f"{names.articles}-*", settings=blocked)
+    try:
+        report = run_feeds([news_site], settings, es)
+    finally:
+        es.indices.put_settings(
+            index=f"{names.articles}-*", settings={"index.blocks.read_only_allow_delete": None}
+        )
+    assert report.counts["articles.new"] == 0 and report.counts["entries.index_failed"] == 12
+    assert report.failures["index:cluster_block_exception"] == 12, report.failures
+    assert not report.counts["entries.dead_lettered"]
+    assert es.count(index=names.dead_letters)["count"] == 0 and not indexed(es, settings)
+
+    again = run_feeds([news_site], settings, es)
+    assert again.counts["articles.new"] == 12 and not again.failures
+    assert len(indexed(es, settings)) == 12
