@@ -74,9 +74,9 @@ def _index_one(
         article = _article(candidate, Extraction(), language, fetched_at, f"page:{exc.reason}")
     try:
         es.create(
-            index=store.index_of_new_article(names, article),
+            index=names.articles_write,
             id=article.id,
-            document=article.to_document(),
+            document=store.article_document(article),
         )
     except ApiError as exc:
         if exc.meta.status != 409:  # 409: cross-listed, the other feed's copy is there

@@ -3,8 +3,9 @@
 templates (install or upgrade, idempotent)
   -> rules (sync the rules file into the percolator index, once `ingest.alerts` has it)
      -> missing_alerts (alerts of indexed articles whose alert write failed: created once)
-  -> retention (drop monthly article indices older than `mediamon_retention_months`;
-     0, the default, keeps everything; the current month is never dropped)
+  -> retention (roll the article index over if due; delete the articles published before
+     the `mediamon_retention_months` newest months, whole indices where all are older;
+     0, the default, keeps everything; the current month is never touched)
   -> feed_health (failing feeds, feeds with nothing new, share of 304s: logged and stored
      in the runs index as `feed-health-YYYY-MM-DD`)
 

@@ -1,23 +1,22 @@
 """Alert rules: validate, sync to the percolator index, percolate batches, record hits, notify.
 
     rules file ─▶ load_rules (shape, ids, targets) ─▶ sync_rules (Elasticsearch validates each
-    query; all or nothing) ─▶ `mediamon-rules`, one percolator document per rule, and the
-    per-language percolation indices `mediamon-rules-<group>` (see "percolation" below)
+    query; all or nothing) ─▶ `mediamon-rules`, one percolator document per rule
 
-    a batch of new articles ─▶ percolate (one request: a multi-document percolate per
-    language group of the batch) ─▶ Article.rules
+    a batch of new articles ─▶ percolate (one request: a multi-document percolate of the
+    batch, each article with its own language's fields only) ─▶ Article.rules
       ─▶ bulk index (with `alerts_pending` on matched articles)
       ─▶ record_hits (create-only ids: a match alerts once, ever) ─▶ clear `alerts_pending`
     start of a run, and the maintenance DAG ─▶ record_missing_alerts (articles still marked)
     end of a run ─▶ deliver_pending (pending alerts, oldest first: earlier failures, then new)
 
 A rule is a query in Kibana's query-string syntax over the same fields as `mediamon search`
-(`search.text_query`: title, summary, body and their per-language subfields, so a Dutch rule
-is stemmed the Dutch way), optionally restricted to languages and sources. The restriction is
-part of the stored percolator query (a `bool` filter on the percolated document's `language`
-and `source`), not a filter on the rule documents: one percolate carries many articles, of
-several sources, and only the percolator itself sees each document on its own. (A rule
-limited to some languages is also only stored in those languages' percolation indices.)
+(`search.text_query`: title, summary, body and their per-language copies under `text`, so a
+Dutch rule is stemmed the Dutch way), optionally restricted to languages and sources. The
+restriction is part of the stored percolator query (a `bool` filter on the percolated
+document's `language` and `source`), not a filter on the rule documents: one percolate
+carries many articles, of several sources, and only the percolator itself sees each
+document on its own.
 
 Every (rule, article) match is one document in `mediamon-alerts` whose id is a hash of the
 two, written with op_type=create: a retry, a re-run or the same article from a second feed
@@ -46,14 +45,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from elastic_transport import ConnectionError as TransportConnectionError
 from elasticsearch import ApiError, Elasticsearch, helpers
 
 from ingest import store
 from ingest.config import Settings
 from ingest.errors import ConfigError, FetchError, StoreError
 from ingest.http import HttpClient
-from ingest.language_groups import group_of, narrowed_to_group
 from ingest.models import AlertHit, Article, RunReport
 from ingest.notify import DeliverySettings, Notifier, Target, parse_targets, redact
 from ingest.search import SearchHit, date_bound, search_hit, text_query
@@ -296,8 +293,6 @@ def _server_verdict(es: Elasticsearch, names: IndexNames, rule: Rule) -> str | N
         )
     except ApiError as exc:
         return f"query refused by Elasticsearch: {exc.message}"
-    except TransportConnectionError as exc:
-        raise StoreError(f"Elasticsearch went away: {exc}", transient=True) from None
     for explanation in response.get("explanations", []):
         if not explanation.get("valid", response.get("valid")):
             error = str(explanation.get("error", "invalid query"))
@@ -306,7 +301,8 @@ def _server_verdict(es: Elasticsearch, names: IndexNames, rule: Rule) -> str | N
         text = str(explanation.get("explanation", ""))
         unmapped = _UNMAPPED.search(text)
         if unmapped:
-            return f"unknown field {unmapped.group(1)} (not an article field)"
+            name = unmapped.group(1)
+            return f"unknown field {name} (not an article field){_renamed(name)}"
         lenient = _LENIENT.search(text)
         if lenient:
             return f"field {lenient.group(1)} cannot take this value: {lenient.group(2)[:200]}"
@@ -316,6 +312,15 @@ def _server_verdict(es: Elasticsearch, names: IndexNames, rule: Rule) -> str | N
     if not response.get("valid", False):
         return "query does not parse"
     return None
+
+
+_OLD_LANGUAGE_FIELD = re.compile(r"^(title|summary|body)\.(\w+)$")
+
+
+def _renamed(field_name: str) -> str:
+    """A hint for the per-language subfields of mapping versions 1-3 (`title.nl`)."""
+    old = _OLD_LANGUAGE_FIELD.match(field_name)
+    return f"; since mapping version 4 it is text.{old[2]}.{old[1]}" if old else ""
 
 
 def ensure_rules_index(es: Elasticsearch, names: IndexNames) -> None:
@@ -381,36 +386,22 @@ def _write_rules(es: Elasticsearch, names: IndexNames, rules: Sequence[Rule]) ->
     fingerprint = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()
     now = datetime.now(UTC)
     stored = _stored_hashes(es, names)
-    new_groups = _ensure_group_indices(es, names)
-    groups = store.article_groups()
     result = SyncResult()
-    rule_actions: list[dict[str, Any]] = []
-    group_actions: list[dict[str, Any]] = []
+    actions: list[dict[str, Any]] = []
     for rule in rules:
         doc = rule.to_document(fingerprint, now)
-        changed = stored.get(rule.id) != doc["rule"]["hash"]
-        if changed:
+        if stored.get(rule.id) != doc["rule"]["hash"]:
             (result.updated if rule.id in stored else result.created).append(rule.id)
-            rule_actions.append(_action("index", names.rules, rule.id, doc))
+            actions.append(_action("index", names.rules, rule.id, doc))
         else:
             result.unchanged.append(rule.id)
-        applies = _groups_of(rule, groups)
-        for group in groups:
-            if group in applies and (changed or group in new_groups):
-                group_actions.append(_action("index", group_index(names, group), rule.id, doc))
-            elif changed and group not in applies:
-                group_actions.append(_action("delete", group_index(names, group), rule.id))
     for rule_id in sorted(set(stored) - {rule.id for rule in rules}):
         result.removed.append(rule_id)
-        rule_actions.append(_action("delete", names.rules, rule_id))
-        group_actions += [_action("delete", group_index(names, g), rule_id) for g in groups]
-    # The percolation indices first: if that fails, the rules index still holds the old
-    # hashes and the next sync writes everything again.
-    for actions in (group_actions, rule_actions):
-        failures = _bulk(es, actions, ok_statuses=(404,)).failures
-        if failures:
-            raise StoreError(f"rules sync partly failed: {dict(failures)}")
-    es.indices.refresh(index=f"{names.rules}*")  # the next batch percolates against these rules
+        actions.append(_action("delete", names.rules, rule_id))
+    failures = store.bulk_write(es, actions, label="alerts", ok_statuses=(404,)).failures
+    if failures:
+        raise StoreError(f"rules sync partly failed: {dict(failures)}")
+    es.indices.refresh(index=names.rules)  # the next batch percolates against these rules
     return result
 
 
@@ -442,47 +433,11 @@ def stored_rules(es: Elasticsearch, names: IndexNames) -> list[Rule]:
 
 # -- percolation and hits --------------------------------------------------------------------
 #
-# Rules are kept in one percolation index per language group, `<rules>-<group>`, mapped like
-# that group's article indices (`ingest.language_groups`): each article is percolated
-# against its own group's index, analysed the neutral way and its own language's way only,
-# with the same query (`title.*` expands to what the index has). One `_msearch` carries the
-# batch's groups: one request per batch.
-
-
-def _groups_of(rule: Rule, groups: Sequence[str]) -> set[str]:
-    if not rule.languages:
-        return set(groups)
-    return {group_of(language, groups) for language in rule.languages}
-
-
-def group_index(names: IndexNames, group: str) -> str:
-    return f"{names.rules}-{group}"
-
-
-def _group_index_body(names: IndexNames, group: str) -> dict[str, Any]:
-    template: dict[str, Any] = store.load_template("rules", names)["template"]
-    mappings = template["mappings"]
-    mappings["properties"] = narrowed_to_group(mappings["properties"], group)
-    # A rule naming another language's subfield (`title.nl:…`) must still be stored here;
-    # mapped as text it is simply never present in this group's documents.
-    template["settings"]["index.percolator.map_unmapped_fields_as_text"] = True
-    return template
-
-
-def _ensure_group_indices(es: Elasticsearch, names: IndexNames) -> set[str]:
-    """Create the missing per-language percolation indices; return the groups created."""
-    created = set()
-    for group in store.article_groups():
-        index = group_index(names, group)
-        body = _group_index_body(names, group)
-        if es.indices.exists(index=index):
-            es.indices.put_mapping(index=index, properties=body["mappings"]["properties"])
-            continue
-        es.options(ignore_status=400).indices.create(
-            index=index, settings=body["settings"], mappings=body["mappings"]
-        )
-        created.add(group)
-    return created
+# Rules are percolated where they are stored, in the rules index, which maps the article
+# fields. A percolated document is analysed through the fields it has: an article fills
+# the neutral fields and its own language's `text.<group>` only (`ingest.language_groups`),
+# so it pays for two analyzers, not fifteen, and one index serves every language. One
+# multi-document percolate carries the batch: one request per batch.
 
 
 @dataclass
@@ -498,85 +453,65 @@ class Matches:
 
 
 def percolate(es: Elasticsearch, names: IndexNames, articles: Sequence[Article]) -> Matches:
-    """Match a batch of articles against every rule: one request, one multi-document
-    percolate per language group of the batch (see above).
+    """Match a batch of articles against every rule: one multi-document percolate.
 
-    A group with more than `PERCOLATE_PAGE` matching rules is paged (rules sorted by id).
+    More than `PERCOLATE_PAGE` matching rules are paged (rules sorted by id).
     """
     matches = Matches()
-    groups = store.article_groups()
-    slots: dict[str, list[Article]] = defaultdict(list)
-    for article in articles:
-        slots[group_of(article.language, groups)].append(article)
-    after: dict[str, list[Any] | None] = dict.fromkeys(slots)
-    while after:
+    if not articles:
+        return matches
+    documents = [store.article_document(article) for article in articles]
+    after: list[Any] | None = None
+    while True:
         try:
-            pages = _percolate_pages(es, names, slots, after)
+            page = _percolate_page(es, names, documents, after)
         except _StaleMapping:
             # Articles gained a field since the rules were synced: take the current article
-            # mapping into the rules indices (adding fields is always possible) and go on.
-            _ensure_group_indices(es, names)
-            pages = _percolate_pages(es, names, slots, after)
-        for group, page in pages.items():
-            for hit in page:
-                rule = Rule.from_document(hit["_source"]["rule"])
-                matches.rules[rule.id] = rule
-                for slot in hit.get("fields", {}).get("_percolator_document_slot", []):
-                    matches.by_article.setdefault(slots[group][slot].id, []).append(rule.id)
-        after = {g: page[-1]["sort"] for g, page in pages.items() if len(page) == PERCOLATE_PAGE}
+            # mapping into the rules index (adding fields is always possible) and go on.
+            ensure_rules_index(es, names)
+            page = _percolate_page(es, names, documents, after)
+        for hit in page:
+            rule = Rule.from_document(hit["_source"]["rule"])
+            matches.rules[rule.id] = rule
+            for slot in hit.get("fields", {}).get("_percolator_document_slot", []):
+                matches.by_article.setdefault(articles[slot].id, []).append(rule.id)
+        if len(page) < PERCOLATE_PAGE:
+            break
+        after = page[-1]["sort"]
     for rule_ids in matches.by_article.values():
         rule_ids.sort()
     return matches
 
 
 class _StaleMapping(StoreError):
-    """A percolated article has a field its rules index does not map yet."""
+    """A percolated article has a field the rules index does not map yet."""
 
 
-def _percolate_pages(
+def _percolate_page(
     es: Elasticsearch,
     names: IndexNames,
-    slots: Mapping[str, list[Article]],
-    after: Mapping[str, list[Any] | None],
-) -> dict[str, list[dict[str, Any]]]:
-    searches: list[dict[str, Any]] = []
-    for group, search_after in after.items():
-        documents = [article.to_document() for article in slots[group]]
-        body: dict[str, Any] = {
-            "query": {"percolate": {"field": "query", "documents": documents}},
-            "_source": ["rule"],
-            "sort": [{"rule.id": "asc"}],
-            "size": PERCOLATE_PAGE,
-            "track_total_hits": False,
-        }
-        if search_after:
-            body["search_after"] = search_after
-        searches += [{"index": group_index(names, group)}, body]
+    documents: list[dict[str, Any]],
+    after: list[Any] | None,
+) -> list[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "query": {"percolate": {"field": "query", "documents": documents}},
+        "_source": ["rule"],
+        "sort": [{"rule.id": "asc"}],
+        "size": PERCOLATE_PAGE,
+        "track_total_hits": False,
+    }
+    if after:
+        body["search_after"] = after
     try:
-        responses = es.msearch(searches=searches)["responses"]
-    except TransportConnectionError as exc:
-        raise StoreError(
-            f"Elasticsearch went away while percolating: {exc}", transient=True
-        ) from None
+        response = es.options(ignore_status=404).search(index=names.rules, **body)
     except ApiError as exc:
-        raise StoreError(f"percolating a batch failed: {exc.message}") from None
-    pages: dict[str, list[dict[str, Any]]] = {}
-    for group, response in zip(after, responses, strict=True):
-        error = response.get("error")
-        if error and response.get("status") == 404:  # no rules synced for this group yet
-            pages[group] = []
-        elif error:
-            causes = error.get("root_cause") or [error] if isinstance(error, dict) else [error]
-            reason = "; ".join(
-                f"{c.get('type')}: {c.get('reason')}" if isinstance(c, dict) else str(c)
-                for c in causes
-            )
-            if "strict_dynamic_mapping" in reason or "mapper_parsing" in reason:
-                raise _StaleMapping(reason)
-            raise StoreError(f"percolating a batch failed ({group}): {reason}")
-        else:
-            pages[group] = list(response["hits"]["hits"])
-    return pages
+        reason = str(exc)
+        if "strict_dynamic_mapping" in reason or "mapper_parsing" in reason:
+            raise _StaleMapping(reason) from None
+        raise StoreError(f"percolating a batch failed: {reason}") from None
+    if response.meta.status == 404:  # no rules index yet: no rules
+        return []
+    return list(response["hits"]["hits"])
 
 
 @dataclass
@@ -689,10 +624,8 @@ def _pending_articles(
     }
     if after:
         body["search_after"] = after
-    try:
-        response = es.options(ignore_status=404).search(index=names.articles, **body)
-    except TransportConnectionError as exc:
-        raise StoreError(f"Elasticsearch went away: {exc}", transient=True) from None
+    # A cluster away or busy raises a transient StoreError at the boundary (ingest.es_boundary).
+    response = es.options(ignore_status=404).search(index=names.articles, **body)
     return list(response.get("hits", {}).get("hits", []))
 
 
@@ -730,7 +663,7 @@ def _create_alerts(
         for article_hits in hits.values()
         for hit in article_hits
     ]
-    result = _bulk(es, actions)
+    result = store.bulk_write(es, actions, label="alerts")
     outcome = HitOutcome(result.ok, result.conflicts, result.failures, result.conflicted)
     for article_id, article_hits in hits.items():
         done = all(_written(result.items.get(hit.id)) for hit in article_hits)
@@ -751,7 +684,7 @@ def _clear_pending(es: Elasticsearch, articles: Mapping[str, str], outcome: HitO
         {"_op_type": "update", "_index": index, "_id": doc_id, "doc": {"alerts_pending": False}}
         for doc_id, index in articles.items()
     ]
-    result = _bulk(es, actions)
+    result = store.bulk_write(es, actions, label="alerts")
     for reason, n in result.failures.items():
         outcome.failures[f"{reason}:pending_mark"] += n
 
@@ -763,45 +696,6 @@ def _add_outcome(total: HitOutcome, outcome: HitOutcome) -> None:
     total.existing_ids |= outcome.existing_ids
     total.settled |= outcome.settled
     total.unsettled |= outcome.unsettled
-
-
-@dataclass
-class _BulkResult:
-    ok: int = 0
-    conflicts: int = 0
-    conflicted: set[str] = field(default_factory=set)
-    failures: Counter[str] = field(default_factory=Counter)
-    items: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> item result
-
-
-def _bulk(
-    es: Elasticsearch, actions: Sequence[dict[str, Any]], ok_statuses: tuple[int, ...] = ()
-) -> _BulkResult:
-    result = _BulkResult()
-    if not actions:
-        return result
-    try:
-        for ok, item in helpers.streaming_bulk(
-            es, actions, chunk_size=500, max_retries=3, initial_backoff=1,
-            raise_on_error=False, raise_on_exception=False,
-        ):  # fmt: skip
-            _, outcome = next(iter(item.items()))
-            doc_id = str(outcome.get("_id"))
-            result.items[doc_id] = outcome
-            if ok or outcome.get("status") in ok_statuses:
-                result.ok += 1
-            elif outcome.get("status") == 409:
-                result.conflicts += 1
-                result.conflicted.add(doc_id)
-            else:
-                error = outcome.get("error")
-                kind = error.get("type", "unknown") if isinstance(error, dict) else "unknown"
-                result.failures[f"alerts:{kind}"] += 1
-    except TransportConnectionError as exc:
-        raise StoreError(
-            f"Elasticsearch went away during a bulk write: {exc}", transient=True
-        ) from None
-    return result
 
 
 # -- delivery --------------------------------------------------------------------------------
@@ -920,7 +814,7 @@ def _claim(
             "_source": alert.to_document(),
             "if_seq_no": hit["_seq_no"], "if_primary_term": hit["_primary_term"],
         })  # fmt: skip
-    result = _bulk(es, actions)
+    result = store.bulk_write(es, actions, label="alerts")
     outcome.busy += result.conflicts
     return [
         _Claimed(alerts[doc_id], item["_seq_no"], item["_primary_term"])
@@ -1025,7 +919,7 @@ def _settle(
             "_source": alert.to_document(),
             "if_seq_no": item.seq_no, "if_primary_term": item.primary_term,
         })  # fmt: skip
-    result = _bulk(es, actions)
+    result = store.bulk_write(es, actions, label="alerts")
     if result.conflicts or result.failures:
         # Our lease ran out and another run took the alert: its own outcome stands.
         outcome.failures["notify:state_not_saved"] += result.conflicts + sum(
@@ -1177,9 +1071,8 @@ def list_rules(es: Elasticsearch, names: IndexNames) -> list[RuleSummary]:
 
 
 def article_query(rule: Rule) -> dict[str, Any]:
-    """`rule` as a query over indexed articles that matches what percolation matches: each
-    article index maps the neutral fields and one language group's subfields, as the
-    percolation index of that group does, so `title.*` expands to the same fields in both."""
+    """`rule` as a query over indexed articles that matches what percolation matches: the
+    article indices and the rules index map the same fields (`include_fields_of`)."""
     restrictions = rule.percolator_query()["bool"]["filter"]
     return {"bool": {"must": [text_query(rule.query)], "filter": restrictions}}
 
@@ -1202,7 +1095,7 @@ def test_rule(
         size=limit,
         sort=["_score", {"published_at": "desc"}],
         source_includes=["published_at", "source", "language", "title", "url", "summary"],
-        highlight={"fields": {"body*": {}, "title*": {}, "summary*": {}},
+        highlight={"fields": {"body": {}, "title": {}, "summary": {}, "text.*": {}},
                    "require_field_match": False, "fragment_size": 160, "number_of_fragments": 1},
         track_total_hits=True,
     )  # fmt: skip

@@ -119,6 +119,17 @@ def setup(settings: Settings) -> None:
 
 
 @cli.command()
+@click.pass_obj
+def migrate(settings: Settings) -> None:
+    """Move articles of the old per-month indices behind the alias (safe to run again)."""
+    from ingest.migrate import migrate_articles
+
+    client = store.connect(settings)
+    outcome = migrate_articles(client, store.IndexNames(settings.index_prefix))
+    console.print(f"[green]✓[/] {outcome.summary()}")
+
+
+@cli.command()
 @click.option(
     "--feeds",
     "feeds_file",

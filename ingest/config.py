@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,6 +40,23 @@ class FetchLimits:
 
 
 @dataclass(frozen=True)
+class RolloverLimits:
+    """When the write index is full and the next one starts: whichever comes first.
+
+    Defaults after Elastic's shard sizing guidance (shards of 10-50 GB, at most ~200
+    million documents) and its default rollover policy (50 GB or 30 days). Age bounds what
+    retention can drop whole (see `ingest.maintenance`). Used by `ingest.store`.
+    """
+
+    max_size: str = "50gb"  # primary store size (one shard, so: the shard's size)
+    max_docs: int = 20_000_000
+    max_age: str = "30d"
+
+    def conditions(self) -> dict[str, object]:
+        return {"max_size": self.max_size, "max_docs": self.max_docs, "max_age": self.max_age}
+
+
+@dataclass(frozen=True)
 class Settings:
     """Run-time configuration. Build it with `Settings.from_env()` or directly in tests."""
 
@@ -54,6 +72,7 @@ class Settings:
     home: Path = Path.home() / ".local" / "share" / "mediamon"
     batch_size: int = 200  # entries looked up, fetched and indexed together
     extract_workers: int = 0  # processes for extraction; 0 = one per CPU core
+    rollover: RolloverLimits = RolloverLimits()  # when the next article index starts
 
     def __post_init__(self) -> None:
         # `https://user:password@host` is a common way to write ES_URL. The URL is shown in
@@ -89,6 +108,7 @@ class Settings:
             values["extract_workers"] = _positive_int(
                 "MEDIAMON_EXTRACT_WORKERS", env["MEDIAMON_EXTRACT_WORKERS"]
             )
+        values["rollover"] = _rollover_limits(env, settings.rollover)
         fetch = settings.fetch
         if env.get("MEDIAMON_CONCURRENCY"):
             n = _positive_int("MEDIAMON_CONCURRENCY", env["MEDIAMON_CONCURRENCY"])
@@ -126,6 +146,27 @@ def parse_cidrs(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Networ
         except ValueError as exc:
             raise ConfigError(f"MEDIAMON_EGRESS_ALLOW: {part!r} is not a CIDR ({exc})") from None
     return tuple(networks)
+
+
+_SIZE = re.compile(r"^\d+(b|kb|mb|gb|tb|pb)$")
+_AGE = re.compile(r"^\d+(d|h|m|s|ms)$")
+
+
+def _rollover_limits(env: Mapping[str, str], limits: RolloverLimits) -> RolloverLimits:
+    """`MEDIAMON_ROLLOVER_MAX_SIZE` (50gb), `_MAX_DOCS` (20000000), `_MAX_AGE` (30d)."""
+    values: dict[str, object] = {}
+    for key, pattern in (("MAX_SIZE", _SIZE), ("MAX_AGE", _AGE)):
+        text = env.get(f"MEDIAMON_ROLLOVER_{key}", "").strip().lower()
+        if text and not pattern.match(text):
+            example = "50gb" if key == "MAX_SIZE" else "30d"
+            raise ConfigError(f"MEDIAMON_ROLLOVER_{key}: {text!r} is not like {example!r}")
+        if text:
+            values[key.lower()] = text
+    if env.get("MEDIAMON_ROLLOVER_MAX_DOCS"):
+        values["max_docs"] = _positive_int(
+            "MEDIAMON_ROLLOVER_MAX_DOCS", env["MEDIAMON_ROLLOVER_MAX_DOCS"]
+        )
+    return replace(limits, **values)  # type: ignore[arg-type]
 
 
 def _positive_int(name: str, text: str) -> int:

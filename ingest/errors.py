@@ -18,6 +18,7 @@ picklable exceptions so that Airflow and process pools can carry them.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 
 class MediamonError(Exception):
@@ -79,11 +80,20 @@ class ExtractionError(MediamonError):
 
 
 class StoreError(MediamonError):
-    """Elasticsearch failed an operation. `transient` is true when it is unreachable or busy."""
+    """Elasticsearch failed an operation. `transient` is true when it is unreachable or busy
+    (`ingest.es_boundary`); `reason` is the short code counted in run reports."""
 
-    def __init__(self, message: str, *, transient: bool = False) -> None:
+    def __init__(self, message: str, *, transient: bool = False, reason: str = "store") -> None:
         self.transient = transient
+        self.reason = reason
         super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable with its keyword arguments
+        return (_store_error, (str(self), self.transient, self.reason))
+
+
+def _store_error(message: str, transient: bool, reason: str) -> StoreError:
+    return StoreError(message, transient=transient, reason=reason)
 
 
 class EmbeddedError(MediamonError):

@@ -1,4 +1,4 @@
-"""Upkeep of what mediamon stores: retention of monthly article indices, feed health.
+"""Upkeep of what mediamon stores: retention of old articles, feed health.
 
 Both take the client and the `IndexNames` as arguments, like `ingest.store`; the maintenance
 DAG calls them through `ingest.orchestration`, and so can a script.
@@ -6,64 +6,91 @@ DAG calls them through `ingest.orchestration`, and so can a script.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from elasticsearch import Elasticsearch, helpers
 
+from ingest import store
 from ingest.errors import ConfigError
 from ingest.models import FeedState, RunReport
 from ingest.store import IndexNames, save_run_report
 
 
-def _month_number(year: int, month: int) -> int:
-    return year * 12 + month - 1
-
-
-def article_index_months(es: Elasticsearch, names: IndexNames) -> dict[str, tuple[int, int]]:
-    """Every monthly article index under this prefix, with its (year, month): one per
-    language group (`<prefix>-articles-2021.11-nl`), or per month alone (before mapping
-    version 3: `<prefix>-articles-2021.11`)."""
-    pattern = re.compile(rf"^{re.escape(names.articles)}-(\d{{4}})\.(\d{{2}})(?:-[a-z]+)?$")
-    response = es.options(ignore_status=404).indices.get(
-        index=f"{names.articles}-*", expand_wildcards="open,closed"
-    )
-    months = {}
-    for index in response.body:
-        match = pattern.match(index)
-        if match and 1 <= int(match.group(2)) <= 12:
-            months[index] = (int(match.group(1)), int(match.group(2)))
-    return months
-
-
-def indices_past_retention(
-    months: dict[str, tuple[int, int]], keep_months: int, today: datetime
-) -> list[str]:
-    """Which indices are older than the `keep_months` newest months, the current one included.
-
-    `keep_months=1` keeps only the current month; `keep_months=12` keeps it and the 11 before.
-    The current month (and any later one) is never past retention, whatever the setting.
-    """
+def retention_cutoff(keep_months: int, today: datetime) -> datetime:
+    """The start of the oldest month kept: `keep_months=1` keeps only the current month,
+    `keep_months=12` keeps it and the 11 before. Articles published before it go."""
     if keep_months < 1:
         raise ConfigError(f"retention: keep_months must be at least 1, got {keep_months}")
-    oldest_kept = _month_number(today.year, today.month) - (keep_months - 1)
-    return sorted(index for index, ym in months.items() if _month_number(*ym) < oldest_kept)
+    months = today.year * 12 + today.month - 1 - (keep_months - 1)
+    return datetime(months // 12, months % 12 + 1, 1, tzinfo=UTC)
 
 
-def drop_old_article_indices(
+@dataclass
+class Retention:
+    """What retention removed: whole article indices, and articles deleted one by one."""
+
+    cutoff: datetime
+    dropped_indices: list[str] = field(default_factory=list)
+    deleted_articles: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"articles published before {self.cutoff:%Y-%m-%d}: "
+            f"{len(self.dropped_indices)} whole indices dropped "
+            f"({', '.join(self.dropped_indices) or 'none'}), "
+            f"{self.deleted_articles} articles deleted from the others"
+        )
+
+
+def drop_old_articles(
     es: Elasticsearch, names: IndexNames, keep_months: int, today: datetime
-) -> list[str]:
-    """Delete the monthly article indices past retention, one by name; return their names.
+) -> Retention:
+    """Delete the articles published before the `keep_months` newest months.
 
-    Indices are deleted by their exact names (never a wildcard), so a cluster that sets
-    `action.destructive_requires_name` is fine, and nothing outside the pattern is touched.
+    Indices are bounded by size and age, not by publication month (a backfill puts 1991
+    next to today), so an index goes whole only when every article in it is older than the
+    cutoff: deleting an index is cheap and frees its disk at once. From the others, older
+    articles are deleted by query. The write index is never dropped. Indices are deleted by
+    their exact names (never a wildcard), so `action.destructive_requires_name` is fine.
     """
-    doomed = indices_past_retention(article_index_months(es, names), keep_months, today)
-    for index in doomed:
-        es.options(ignore_status=404).indices.delete(index=index)
-    return doomed
+    outcome = Retention(retention_cutoff(keep_months, today))
+    write_index = next(reversed(store.backing_indices(es, names)), None)
+    for index, newest in _newest_article_by_index(es, names).items():
+        if index != write_index and newest < outcome.cutoff:
+            es.options(ignore_status=404).indices.delete(index=index)
+            outcome.dropped_indices.append(index)
+    response = es.options(ignore_status=404).delete_by_query(
+        index=names.articles,
+        query={"range": {"published_at": {"lt": outcome.cutoff.isoformat()}}},
+        conflicts="proceed",  # an article updated meanwhile is deleted by the next run
+        refresh=True,
+        slices="auto",
+    )
+    outcome.deleted_articles = int(response.get("deleted", 0))
+    return outcome
+
+
+def _newest_article_by_index(es: Elasticsearch, names: IndexNames) -> dict[str, datetime]:
+    """The latest publication date in each article index that has articles."""
+    es.options(ignore_status=404).indices.refresh(index=names.articles)
+    response = es.options(ignore_status=404).search(
+        index=names.articles,
+        size=0,
+        aggs={
+            "indices": {
+                "terms": {"field": "_index", "size": 10_000},
+                "aggs": {"newest": {"max": {"field": "published_at"}}},
+            }
+        },
+    )
+    buckets = response.get("aggregations", {}).get("indices", {}).get("buckets", [])
+    return {
+        bucket["key"]: datetime.fromtimestamp(bucket["newest"]["value"] / 1000, UTC)
+        for bucket in buckets
+        if bucket["newest"].get("value") is not None
+    }
 
 
 # -- feed health -----------------------------------------------------------------------------

@@ -54,7 +54,7 @@ VARIABLE_DEFAULTS: dict[str, str] = {
     "mediamon_rules_file": "/opt/mediamon/config/alerts.yaml",
     "mediamon_index_prefix": "",  # empty: the connection's extra "index_prefix", else "mediamon"
     "mediamon_max_batches": "16",
-    "mediamon_retention_months": "0",  # 0 keeps every monthly article index
+    "mediamon_retention_months": "0",  # 0 keeps every article
     "mediamon_health_failures": "3",
     "mediamon_health_stale_days": "7",
     "mediamon_poll_all_feeds": "false",  # true: every run polls every feed, due or not
@@ -551,24 +551,25 @@ def record_missing_alerts(settings: Settings | None = None) -> dict[str, int]:
 def apply_retention(
     options: Options | None = None, settings: Settings | None = None, today: datetime | None = None
 ) -> list[str]:
-    """Drop the monthly article indices past the retention Variable (0: keep everything)."""
+    """Roll the article index over if due, then delete the articles past the retention
+    Variable (0: keep everything); returns the article indices dropped whole."""
     from ingest import maintenance, store
 
     with task_errors("retention"):
         options = options or airflow_options()
-        if options.retention_months == 0:
-            log.info("retention: mediamon_retention_months is 0, every article index is kept")
-            return []
         settings = settings or airflow_settings(options)
         with _client(settings) as es:
-            dropped = maintenance.drop_old_article_indices(
-                es,
-                store.IndexNames(settings.index_prefix),
-                options.retention_months,
-                today or datetime.now(UTC),
+            names = store.IndexNames(settings.index_prefix)
+            rolled = store.roll_over_articles(es, names, settings.rollover)
+            log.info("rollover: %s", f"started {rolled}" if rolled else "not due")
+            if options.retention_months == 0:
+                log.info("retention: mediamon_retention_months is 0, every article is kept")
+                return []
+            retention = maintenance.drop_old_articles(
+                es, names, options.retention_months, today or datetime.now(UTC)
             )
-    log.info("retention: dropped %s", ", ".join(dropped) or "nothing")
-    return dropped
+    log.info("retention: %s", retention.summary())
+    return retention.dropped_indices
 
 
 def report_feed_health(

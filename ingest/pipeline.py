@@ -34,8 +34,8 @@ from typing import Protocol
 from elasticsearch import Elasticsearch
 
 from ingest import alerts, dates, dedupe, feeds, malloc, polling, store, stories, worker
-from ingest.config import Settings
-from ingest.errors import ExtractionError, FetchError, TransientFetchError
+from ingest.config import RolloverLimits, Settings
+from ingest.errors import ExtractionError, FetchError, StoreError, TransientFetchError
 from ingest.http import FeedResponse, HttpClient
 from ingest.language import count_words
 from ingest.models import Article, Extraction, Feed, FeedEntry, FeedState, LanguageTag, RunReport
@@ -86,6 +86,7 @@ class _RunContext:
     # a batch's pages would pile up in the pool's queue (~270 KB each).
     pages: asyncio.Semaphore
     store_turn: asyncio.Lock  # batches are stored one at a time, in order
+    rollover: RolloverLimits  # when the next article index starts (checked before each batch)
     # Ids of the articles whose page failed transiently: not indexed, tried again next run.
     deferred: set[str] = field(default_factory=set)
     # Articles written but maybe not yet searchable: story candidates for the next batches.
@@ -131,20 +132,40 @@ def run_feeds(
     if rules is not None:
         alerts.sync_rules(es, names, rules)
     delivery = (delivery or DeliverySettings()) if deliver else None
-    with worker.extraction_pool(settings.extract_workers) as executor:
-        return asyncio.run(
-            _run(
-                feed_list,
-                settings,
-                es,
-                names,
-                executor,
-                progress or _NoProgress(),
-                run_id,
-                delivery,
-                due_only=due_only,
+    started = datetime.now(UTC)
+    report = RunReport(run_id=run_id or _new_run_id(started), started_at=started)
+    try:
+        with worker.extraction_pool(settings.extract_workers) as executor:
+            return asyncio.run(
+                _run(
+                    feed_list,
+                    settings,
+                    es,
+                    names,
+                    executor,
+                    progress or _NoProgress(),
+                    report,
+                    delivery,
+                    due_only=due_only,
+                )
             )
-        )
+    except StoreError as exc:
+        if not exc.transient:
+            raise
+        raise StoreError(stopped(report, exc), transient=True, reason=exc.reason) from None
+
+
+def stopped(report: RunReport, cause: StoreError) -> str:
+    """The one line of a run that Elasticsearch stopped: why, what was done, what waits.
+
+    Nothing of what waits is lost: its entries are not marked known, its feeds keep their
+    previous state, so the next run polls them again and takes up what is not indexed."""
+    deferred = report.counts["entries.seen"] - report.accounted_entries()
+    return (
+        f"run {report.run_id} stopped: {cause} | done: {report.counts['articles.new']} new "
+        f"articles, {report.counts['entries.known']} known | deferred to the next run: "
+        f"{deferred} entries ({cause.reason})"
+    )
 
 
 async def _run(
@@ -154,13 +175,12 @@ async def _run(
     names: store.IndexNames,
     executor: Executor,
     progress: Progress,
-    run_id: str | None,
+    report: RunReport,
     delivery: DeliverySettings | None,
     *,
     due_only: bool,
 ) -> RunReport:
-    started = datetime.now(UTC)
-    report = RunReport(run_id=run_id or _new_run_id(started), started_at=started)
+    started = report.started_at
     states = store.load_feed_states(es, names, [f.name for f in feed_list])
     # Alerts an earlier run matched but could not write (blocked index, crash): now, so that
     # this run delivers them with its own.
@@ -185,6 +205,7 @@ async def _run(
                 settings.fetch.concurrency + 2 * worker.worker_count(settings.extract_workers)
             ),
             store_turn=asyncio.Lock(),
+            rollover=settings.rollover,
         )
         new_by_feed = await _ingest_all(list(candidates.values()), settings.batch_size, run)
         if delivery is not None:
@@ -425,6 +446,8 @@ async def _ingest_batch(batch: list[Candidate], run: _RunContext) -> Counter[str
     # here; batches take turns, in order, so a batch's look-ups see the batches before it.
     counted = RunReport(run_id=report.run_id, started_at=report.started_at)
     async with run.store_turn:
+        if articles and not await asyncio.to_thread(_roll_over_if_due, run):
+            report.count("rollover.deferred")
         new_by_feed = await asyncio.to_thread(
             _store_batch, articles, run.es, run.names, counted, run.now, run.unrefreshed
         )
@@ -497,6 +520,18 @@ def _moved(article: Article) -> bool:
     return bool(article.url) and article.id != dedupe.document_id(article.url)
 
 
+def _roll_over_if_due(run: _RunContext) -> bool:
+    """Start the next article index if the write index is full; False if the cluster was
+    too busy to say (the write index takes the batch, the next batch asks again)."""
+    try:
+        store.roll_over_articles(run.es, run.names, run.rollover)
+    except StoreError as exc:
+        if not exc.transient:
+            raise
+        return False
+    return True
+
+
 def _store_batch(
     articles: list[Article],
     es: Elasticsearch,
@@ -520,6 +555,10 @@ def _store_batch(
     outcome = store.bulk_index(es, names, articles)
     report.count("articles.new", outcome.created)
     report.count("entries.known", outcome.conflicts)  # indexed meanwhile by another worker
+    if outcome.race_winners:  # the copy another worker wrote first gets this one's feeds
+        feeds_by_id = {a.id: sorted(a.feeds) for a in articles if a.id in outcome.race_winners}
+        for reason, n in store.mark_seen_again(es, outcome.race_winners, feeds_by_id, now).items():
+            report.fail(reason, n=n)
     # Refused with a 4xx: the same document would be refused again, so it is kept in the
     # dead-letter index, not retried. Other failures (5xx, 429 after the retries), and a
     # refused article whose dead letter could not be written, are retried by the next poll.

@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from elastic_transport import ConnectionError as TransportConnectionError
 from elasticsearch import Elasticsearch
 from rich.console import RenderableType
 from rich.panel import Panel
@@ -49,9 +48,10 @@ from rich.text import Text
 from ingest import store
 from ingest.config import Settings
 from ingest.dedupe import content_hash
-from ingest.errors import ConfigError, ExtractionError, FetchError, StoreError
+from ingest.errors import ConfigError, ExtractionError, FetchError
 from ingest.http import HttpClient
 from ingest.language import count_words
+from ingest.language_groups import language_fields
 from ingest.models import Extraction, RunReport
 from ingest.store import IndexNames
 from ingest.worker import analyse_page, extraction_pool  # the same pool and work as ingest
@@ -161,16 +161,13 @@ def _search_due(
             "must_not": [{"term": {"refetch_stages": stage.name}}],
         }
     }
-    try:
-        response = es.options(ignore_status=404).search(
-            index=names.articles,
-            query=query,
-            sort=[{"first_seen_at": "asc"}],
-            size=limit,
-            source_includes=_DUE_FIELDS,
-        )
-    except TransportConnectionError as exc:
-        raise StoreError(f"Elasticsearch went away: {exc}", transient=True) from None
+    response = es.options(ignore_status=404).search(
+        index=names.articles,
+        query=query,
+        sort=[{"first_seen_at": "asc"}],
+        size=limit,
+        source_includes=_DUE_FIELDS,
+    )
     hits: list[dict[str, Any]] = response.get("hits", {}).get("hits", [])
     return hits
 
@@ -242,6 +239,7 @@ if (params.revision != null && ctx._source.content_hash == params.old_hash
     && ctx._source.title == params.old_title) {
   ctx._source.title = params.title;
   ctx._source.body = params.body;
+  ctx._source.text = params.text;
   ctx._source.content_hash = params.content_hash;
   ctx._source.word_count = params.word_count;
   ctx._source.minhash = params.minhash;
@@ -320,12 +318,17 @@ def _article_action(check: Check, now: datetime) -> dict[str, Any]:
         "revision": None,
     }
     if check.status == "revised" and extraction is not None:
+        title = extraction.title or source.get("title")
         params.update(
             revision=int(source.get("revision_count") or 0) + 1,
             old_hash=source.get("content_hash"),
             old_title=source.get("title"),
-            title=extraction.title or source.get("title"),
+            title=title,
             body=extraction.body,
+            # the language's analysed copy follows the new text (ingest.language_groups)
+            text=language_fields(
+                {**source, "title": title, "body": extraction.body}, store.article_groups()
+            ),
             content_hash=content_hash(extraction.body),
             word_count=count_words(extraction.body),
             minhash=extraction.minhash,

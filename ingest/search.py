@@ -1,8 +1,9 @@
 """Searching indexed articles: the terminal equivalent of a Kibana Discover query.
 
 Queries use the query-string syntax Kibana users already write (`"Poolse grens" OR
-Loekasjenko`), over the language-neutral text fields and every per-language subfield, so
-a Dutch query is stemmed the Dutch way (`vluchteling` finds *vluchtelingen*).
+Loekasjenko`), over the language-neutral text fields and their per-language copies under
+`text` (each article fills its own language's), so a Dutch query is stemmed the Dutch way
+(`vluchteling` finds *vluchtelingen*).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from elasticsearch import BadRequestError, Elasticsearch
 from ingest.errors import ConfigError
 from ingest.store import IndexNames
 
-# Neutral fields plus their per-language subfields (see mappings/articles.json).
-TEXT_FIELDS = ["title^3", "title.*^2", "summary^1.5", "summary.*", "body", "body.*"]
+# Neutral fields plus their per-language copies (see mappings/articles.json).
+TEXT_FIELDS = ["title^3", "text.*.title^2", "summary^1.5", "text.*.summary", "body", "text.*.body"]
 _RELATIVE = re.compile(r"^(\d+)([smhdwMy])$")
 
 
@@ -110,7 +111,7 @@ def search_articles(
             sort=["_score", {"published_at": "desc"}],
             source_includes=["published_at", "source", "language", "title", "url", "summary"],
             highlight={
-                "fields": {"body": {}, "body.*": {}, "title": {}, "summary": {}},
+                "fields": {"body": {}, "text.*.body": {}, "title": {}, "summary": {}},
                 "require_field_match": False,
                 "fragment_size": 160,
                 "number_of_fragments": 1,
@@ -134,7 +135,7 @@ def search_hit(hit: dict[str, Any]) -> SearchHit:
             fragments[0]
             for key in ("body", "summary", "title")
             for name, fragments in highlight.items()
-            if name.split(".")[0] == key
+            if name == key or name.endswith(f".{key}")  # body, text.nl.body
         ),
         source.get("summary", "")[:160],
     )

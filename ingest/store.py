@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,9 +21,10 @@ from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport._node._base import NodeApiResponse
 from elasticsearch import ApiError, Elasticsearch, helpers
 
-from ingest.config import Settings
+from ingest.config import RolloverLimits, Settings
 from ingest.errors import StoreError
-from ingest.language_groups import group_of, groups_of_mapping, narrowed_to_group
+from ingest.es_boundary import BoundaryElasticsearch, item_is_transient, without_backoff
+from ingest.language_groups import groups_of_mapping, language_fields
 from ingest.models import Article, FeedState, RunReport
 
 MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
@@ -38,16 +39,19 @@ class IndexNames:
 
     @property
     def articles(self) -> str:
-        """The alias over every article index: search and look-ups go here."""
+        """The read alias over every article index: search and look-ups go here."""
         return f"{self.prefix}-articles"
 
-    def article_index(self, published_at: datetime, group: str) -> str:
-        """The index of a month's articles in one language group (`ingest.language_groups`):
-        `<prefix>-articles-2021.11-nl`."""
-        return f"{self.prefix}-articles-{published_at:%Y.%m}-{group}"
+    @property
+    def articles_write(self) -> str:
+        """The write alias: new articles go to the one backing index it writes to, until
+        `roll_over_articles` starts the next."""
+        return f"{self.prefix}-articles-write"
 
-    def article_template(self, group: str) -> str:
-        return f"{self.prefix}-articles-{group}"
+    @property
+    def first_article_index(self) -> str:
+        """The first backing index; rollover numbers the next ones -000002, -000003..."""
+        return f"{self.prefix}-articles-000001"
 
     @property
     def feeds(self) -> str:
@@ -112,26 +116,29 @@ class Es7CompatNode(Urllib3HttpNode):
 
 
 def connect(settings: Settings) -> Elasticsearch:
-    """A client for `settings.es_url`, credentials from settings (never logged)."""
+    """A client for `settings.es_url`, credentials from settings (never logged), whose every
+    call goes through the one error boundary (`ingest.es_boundary`)."""
     options: dict[str, Any] = {"request_timeout": 30, "retry_on_timeout": True, "max_retries": 3}
     if settings.es_api_key:
         options["api_key"] = settings.es_api_key
     elif settings.es_username and settings.es_password:
         options["basic_auth"] = (settings.es_username, settings.es_password)
-    probe = Elasticsearch(settings.es_url, **options)
+    probe = BoundaryElasticsearch(settings.es_url, **options)
     try:
         # The transport skips the client's product check, so this works on 7.x too.
         root = probe.transport.perform_request("GET", "/", headers={"accept": "application/json"})
     except TransportConnectionError as exc:
         raise StoreError(
-            f"Elasticsearch is not reachable at {settings.es_url}: {exc}", transient=True
+            f"Elasticsearch is not reachable at {settings.es_url}: {exc}",
+            transient=True,
+            reason="es:connection",
         ) from None
     finally:
         probe.close()
     version = str(root.body.get("version", {}).get("number", "0"))
     if version.startswith("7."):
         options["node_class"] = Es7CompatNode
-    return Elasticsearch(settings.es_url, **options)
+    return BoundaryElasticsearch(settings.es_url, **options)
 
 
 def load_template(name: str, names: IndexNames) -> dict[str, Any]:
@@ -157,24 +164,12 @@ def article_groups() -> tuple[str, ...]:
     return tuple(groups_of_mapping(properties))
 
 
-def index_of_new_article(names: IndexNames, article: Article) -> str:
-    """Where a new article goes: its publication month's index for its language group."""
-    return names.article_index(article.published_at, group_of(article.language, article_groups()))
-
-
-def article_group_templates(names: IndexNames) -> dict[str, dict[str, Any]]:
-    """`mappings/articles.json` as one index template per language group, by template name:
-    each matches its group's monthly indices and maps only that group's subfields."""
-    base = load_template("articles", names)
-    templates = {}
-    for group in article_groups():
-        template = json.loads(json.dumps(base))
-        template["index_patterns"] = [f"{names.articles}-*-{group}"]
-        mappings = template["template"]["mappings"]
-        mappings["properties"] = narrowed_to_group(mappings["properties"], group)
-        template["_meta"]["language_group"] = group
-        templates[names.article_template(group)] = template
-    return templates
+def article_document(article: Article) -> dict[str, Any]:
+    """The `_source` of an article: its fields, and its text again under its language's
+    analyzer (`text.<group>`, see `ingest.language_groups`). Indexed and percolated alike."""
+    document = article.to_document()
+    document["text"] = language_fields(document, article_groups())
+    return document
 
 
 def _include_fields(template: dict[str, Any], base: dict[str, Any]) -> None:
@@ -190,23 +185,32 @@ def _include_fields(template: dict[str, Any], base: dict[str, Any]) -> None:
         template["template"].setdefault("settings", {})["analysis"] = analysis
 
 
+LEGACY_GROUPS = (
+    *("cjk", "cs", "da", "de", "en", "es", "fi", "fr", "it", "nl", "no", "pt", "ru", "sv", "tr"),
+    "neutral",
+)
+# Mapping versions 1-3 kept articles in one index per publication month (and, from version
+# 3, per language group), under templates of these names; `mediamon migrate` moves them.
+_LEGACY_ARTICLE_TEMPLATES = ("articles", *(f"articles-{group}" for group in LEGACY_GROUPS))
+
+
 def install_templates(
     es: Elasticsearch, names: IndexNames, templates: Iterable[str] = TEMPLATES
 ) -> list[str]:
-    """Install (or upgrade) the index templates and create the fixed-name indices. Idempotent."""
+    """Install (or upgrade) the index templates and create the fixed-name indices and the
+    first article index behind the write alias. Idempotent."""
     installed = []
     for name in templates:
         if name == "articles":
-            # Until mapping version 3, one template covered every article index; its pattern
-            # overlaps the group templates', at the same priority.
-            es.options(ignore_status=404).indices.delete_index_template(name=names.articles)
-            bodies = article_group_templates(names)
-        else:
-            bodies = {f"{names.prefix}-{name}": load_template(name, names)}
-        for template_name, body in bodies.items():
-            es.indices.put_index_template(name=template_name, **body)
-            _add_new_fields(es, body)
-            installed.append(template_name)
+            # The legacy templates' patterns overlap this one's at the same priority.
+            for legacy in _LEGACY_ARTICLE_TEMPLATES:
+                es.options(ignore_status=404).indices.delete_index_template(
+                    name=f"{names.prefix}-{legacy}"
+                )
+        body = load_template(name, names)
+        es.indices.put_index_template(name=f"{names.prefix}-{name}", **body)
+        _add_new_fields(es, body)
+        installed.append(f"{names.prefix}-{name}")
     for index in (
         names.feeds,
         names.runs,
@@ -217,7 +221,20 @@ def install_templates(
     ):
         if not es.indices.exists(index=index):
             es.options(ignore_status=400).indices.create(index=index)  # 400: created meanwhile
+    if "articles" in templates:
+        ensure_write_index(es, names)
     return installed
+
+
+def ensure_write_index(es: Elasticsearch, names: IndexNames) -> None:
+    """Create the first backing index with the write alias, unless the alias exists."""
+    if es.indices.exists_alias(name=names.articles_write):
+        return
+    # 400: another worker created it meanwhile (the read alias comes from the template).
+    es.options(ignore_status=400).indices.create(
+        index=names.first_article_index,
+        aliases={names.articles_write: {"is_write_index": True}},
+    )
 
 
 def _add_new_fields(es: Elasticsearch, template: dict[str, Any]) -> None:
@@ -234,17 +251,66 @@ def _add_new_fields(es: Elasticsearch, template: dict[str, Any]) -> None:
         )
 
 
+def backing_indices(es: Elasticsearch, names: IndexNames) -> list[str]:
+    """The article indices behind the write alias, oldest first: the write index is last."""
+    response = es.options(ignore_status=404).indices.get_alias(name=names.articles_write)
+    return sorted(response.body) if response.meta.status == 200 else []
+
+
 def find_known(es: Elasticsearch, names: IndexNames, ids: list[str]) -> dict[str, str]:
-    """Which of `ids` are indexed already, mapped to the index holding each."""
+    """Which of `ids` are indexed already, in any backing index, mapped to the index
+    holding each (the oldest, should a race have left two copies for a moment)."""
     if not ids:
         return {}
-    try:
-        response = es.options(ignore_status=404).search(
-            index=names.articles, query={"ids": {"values": ids}}, source=False, size=len(ids)
-        )
-    except TransportConnectionError as exc:
-        raise StoreError(f"Elasticsearch went away: {exc}", transient=True) from None
-    return {hit["_id"]: hit["_index"] for hit in response.get("hits", {}).get("hits", [])}
+    holders = find_known_everywhere(es, names, ids)
+    return {doc_id: min(indices) for doc_id, indices in holders.items()}
+
+
+def roll_over_articles(es: Elasticsearch, names: IndexNames, limits: RolloverLimits) -> str | None:
+    """Start the next article index if the write index meets one of `limits`; return the
+    new index's name, or None when nothing was due.
+
+    The embedded 7.10 node has neither ILM nor data streams, so the pipeline asks before each
+    batch and the maintenance DAG daily; the request is cheap when nothing is due. Two
+    workers asking at once may both roll over: that only makes an index with no articles.
+    """
+    ensure_write_index(es, names)
+    # Never urgent: if the cluster is busy, the next batch asks again (no backoff here).
+    response = without_backoff(es).indices.rollover(
+        alias=names.articles_write, conditions=limits.conditions()
+    )
+    if response.get("rolled_over"):
+        # the index that was written to takes no more new articles: searchable now, so that
+        # look-ups need not ask it in real time for long
+        es.options(ignore_status=404).indices.refresh(index=str(response["old_index"]))
+    return str(response["new_index"]) if response.get("rolled_over") else None
+
+
+def find_known_everywhere(
+    es: Elasticsearch, names: IndexNames, ids: list[str]
+) -> dict[str, set[str]]:
+    """Every backing index holding each of `ids` (a search, and `mget` in real time on the
+    newest two).
+
+    A search sees what was refreshed; the newest two backing indices are also asked in real
+    time (`mget`), as articles written there in the last seconds are not searchable yet:
+    the write index, and the one before it should a rollover just have happened.
+    """
+    holders: dict[str, set[str]] = {}
+    if not ids:
+        return holders
+    response = es.options(ignore_status=404).search(
+        index=names.articles, query={"ids": {"values": ids}}, source=False, size=len(ids) * 4
+    )
+    for hit in response.get("hits", {}).get("hits", []):
+        holders.setdefault(hit["_id"], set()).add(hit["_index"])
+    recent = backing_indices(es, names)[-2:]
+    if recent:
+        docs = [{"_index": index, "_id": i} for i in ids for index in recent]
+        for doc in es.mget(docs=docs, source=False)["docs"]:
+            if doc.get("found"):
+                holders.setdefault(doc["_id"], set()).add(doc["_index"])
+    return holders
 
 
 @dataclass(frozen=True)
@@ -271,12 +337,9 @@ def find_article(es: Elasticsearch, names: IndexNames, ref: str) -> StoredArticl
             {"term": {"url": ref}},
             {"term": {"canonical_url": canonical}},
         ]
-    try:
-        response = es.options(ignore_status=404).search(
-            index=names.articles, query={"bool": {"should": clauses}}, size=1
-        )
-    except TransportConnectionError as exc:
-        raise StoreError(f"Elasticsearch went away: {exc}", transient=True) from None
+    response = es.options(ignore_status=404).search(
+        index=names.articles, query={"bool": {"should": clauses}}, size=1
+    )
     hits = response.get("hits", {}).get("hits", [])
     return StoredArticle(hits[0]["_id"], hits[0]["_index"], hits[0]["_source"]) if hits else None
 
@@ -318,7 +381,7 @@ def mark_seen_again(
         }
         for doc_id, index in known.items()
     )
-    outcome = _run_bulk(es, actions)
+    outcome = bulk_write(es, actions)
     return outcome.failures
 
 
@@ -334,7 +397,9 @@ class ItemError:
 
     `rejected`: the item itself was refused with a 4xx (a mapping or parsing error...). The
     same document would be refused again, so retrying it is pointless. Not one of
-    `NOT_REJECTIONS`, nor an item of a whole request refused (that says nothing of one item).
+    `NOT_REJECTIONS`, nor an item of a whole request refused (that says nothing of one item),
+    nor an item refused for the cluster's condition (a block while a disk is full, a
+    breaker: `es_boundary.item_is_transient`), which passes.
     """
 
     status: int
@@ -354,6 +419,11 @@ class BulkOutcome:
     failed_ids: dict[str, str] = field(default_factory=dict)  # id -> error message
     errors: dict[str, ItemError] = field(default_factory=dict)  # id -> status, type, message
     written: dict[str, str] = field(default_factory=dict)  # id -> index, of the items written
+    # id -> the older index holding it, of articles whose new copy lost a rollover race
+    race_winners: dict[str, str] = field(default_factory=dict)
+    ok: int = 0  # items that succeeded, or failed with one of the statuses asked to ignore
+    conflicted: set[str] = field(default_factory=set)  # ids of the 409s
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> the item's result
 
     @property
     def rejected(self) -> dict[str, ItemError]:
@@ -362,66 +432,108 @@ class BulkOutcome:
 
 
 def bulk_index(es: Elasticsearch, names: IndexNames, articles: Iterable[Article]) -> BulkOutcome:
-    """Create-only bulk write of new articles into their indices (`index_of_new_article`).
+    """Create-only bulk write of new articles into the write index (`names.articles_write`).
 
     429s are retried with backoff by the helper; every other item-level error is counted
     under `index:<error type>` and returned, never ignored. The articles refused with a 4xx
-    (`BulkOutcome.rejected`) are for `dead_letter`.
+    (`BulkOutcome.rejected`) are for `dead_letter`. An article another worker wrote into an
+    older backing index meanwhile is counted as a conflict: see `_undo_rollover_races`.
     """
     actions = (
         {
             "_op_type": "create",
-            "_index": index_of_new_article(names, article),
+            "_index": names.articles_write,
             "_id": article.id,
-            "_source": article.to_document(),
+            "_source": article_document(article),
         }
         for article in articles
     )
-    return _run_bulk(es, actions)
+    outcome = bulk_write(es, actions)
+    _undo_rollover_races(es, names, outcome)
+    return outcome
 
 
-def bulk_write(es: Elasticsearch, actions: Iterable[dict[str, Any]]) -> BulkOutcome:
-    """Any bulk actions (partial updates, create-only writes), errors counted as above."""
-    return _run_bulk(es, iter(actions))
+def _undo_rollover_races(es: Elasticsearch, names: IndexNames, outcome: BulkOutcome) -> None:
+    """Delete the copies this write made of articles that an older index holds already.
+
+    Create-only writes keep one copy per index, not per alias: two workers that both looked
+    up an article before either wrote it, on both sides of a rollover, write it into two
+    backing indices. So after writing, each worker looks its new articles up again; the copy
+    in the oldest index wins (both workers agree on that), the newer copy is deleted and
+    counted as a conflict, as the same race within one index would be (a 409).
+    """
+    created = dict(outcome.written)
+    if not created:
+        return
+    holders = find_known_everywhere(es, names, list(created))
+    losers = {
+        doc_id: index
+        for doc_id, index in created.items()
+        if min(holders.get(doc_id, {index})) < index
+    }
+    if not losers:
+        return
+    deletes = (
+        {"_op_type": "delete", "_index": index, "_id": doc_id} for doc_id, index in losers.items()
+    )
+    bulk_write(es, deletes)
+    for doc_id in losers:
+        del outcome.written[doc_id]
+        outcome.race_winners[doc_id] = min(holders[doc_id])
+    outcome.created -= len(losers)
+    outcome.conflicts += len(losers)
 
 
-def _run_bulk(es: Elasticsearch, actions: Iterator[dict[str, Any]]) -> BulkOutcome:
+def bulk_write(
+    es: Elasticsearch,
+    actions: Iterable[dict[str, Any]],
+    *,
+    label: str = "index",
+    ok_statuses: Collection[int] = (),
+) -> BulkOutcome:
+    """The one bulk wrapper: any bulk actions (create-only writes, partial updates,
+    deletes), every item's outcome counted, failures under `<label>:<error type>`.
+
+    Items refused for a 429 are retried by the helper with backoff; a whole request the
+    cluster is too busy for is retried by the client (`ingest.es_boundary`), which raises a
+    transient `StoreError` if the cluster stays busy or goes away. Items that fail with
+    one of `ok_statuses` (e.g. a 404 deleting what is gone) count as done.
+    """
     outcome = BulkOutcome()
-    try:
-        for ok, item in helpers.streaming_bulk(
-            es,
-            actions,
-            chunk_size=500,
-            max_retries=5,
-            initial_backoff=1,
-            max_backoff=30,
-            raise_on_error=False,
-            raise_on_exception=False,
-        ):
-            _, result = next(iter(item.items()))
-            if ok:
-                outcome.created += result.get("result") == "created"
-                outcome.written[str(result.get("_id"))] = str(result.get("_index"))
-            elif result.get("status") == 409:
-                outcome.conflicts += 1
-            else:
-                doc_id, status = str(result.get("_id")), int(result.get("status") or 0)
-                error = ItemError(
-                    status,
-                    _item_error_type(result),
-                    _item_error_message(result),
-                    # "exception": the helper's mark on items of a request refused whole
-                    rejected=400 <= status < 500
-                    and status not in NOT_REJECTIONS
-                    and "exception" not in result,
-                )
-                outcome.failures[f"index:{error.type}"] += 1
-                outcome.failed_ids[doc_id] = error.message
-                outcome.errors[doc_id] = error
-    except TransportConnectionError as exc:
-        raise StoreError(
-            f"Elasticsearch went away during a bulk write: {exc}", transient=True
-        ) from None
+    for ok, item in helpers.streaming_bulk(
+        es,
+        iter(actions),
+        chunk_size=500,
+        max_retries=5,
+        initial_backoff=1,
+        max_backoff=30,
+        raise_on_error=False,
+        raise_on_exception=False,
+    ):
+        _, result = next(iter(item.items()))
+        doc_id, status = str(result.get("_id")), int(result.get("status") or 0)
+        outcome.items[doc_id] = result
+        if ok or status in ok_statuses:
+            outcome.ok += 1
+            outcome.created += result.get("result") == "created"
+            outcome.written[doc_id] = str(result.get("_index"))
+        elif status == 409:
+            outcome.conflicts += 1
+            outcome.conflicted.add(doc_id)
+        else:
+            error = ItemError(
+                status,
+                _item_error_type(result),
+                _item_error_message(result),
+                # "exception": the helper's mark on items of a request refused whole
+                rejected=400 <= status < 500
+                and status not in NOT_REJECTIONS
+                and "exception" not in result
+                and not item_is_transient(status, result.get("error")),
+            )
+            outcome.failures[f"{label}:{error.type}"] += 1
+            outcome.failed_ids[doc_id] = error.message
+            outcome.errors[doc_id] = error
     return outcome
 
 
@@ -469,13 +581,13 @@ def dead_letter(
             "url": article.url,
             "canonical_url": article.canonical_url,
             "feeds": sorted(article.feeds),
-            "target_index": index_of_new_article(names, article),
+            "target_index": names.articles_write,
             "status": error.status,
             "error_type": error.type,
             "reason": error.message[:_REASON_MAX],
             "run_id": run_id,
             "last_failed_at": now.isoformat(),
-            "document": article.to_document(),
+            "document": article_document(article),
         }
         actions.append(
             {
@@ -486,7 +598,7 @@ def dead_letter(
                 "upsert": {**latest, "first_failed_at": now.isoformat(), "attempts": 1},
             }
         )
-    return _run_bulk(es, iter(actions))
+    return bulk_write(es, actions)
 
 
 def clear_dead_letters(es: Elasticsearch, names: IndexNames, ids: Collection[str]) -> int:
@@ -495,15 +607,9 @@ def clear_dead_letters(es: Elasticsearch, names: IndexNames, ids: Collection[str
     none, the usual case."""
     if not ids:
         return 0
-    try:
-        response = es.options(ignore_status=404).search(
-            index=names.dead_letters,
-            query={"ids": {"values": list(ids)}},
-            source=False,
-            size=len(ids),
-        )
-    except TransportConnectionError as exc:
-        raise StoreError(f"Elasticsearch went away: {exc}", transient=True) from None
+    response = es.options(ignore_status=404).search(
+        index=names.dead_letters, query={"ids": {"values": list(ids)}}, source=False, size=len(ids)
+    )
     found = [hit["_id"] for hit in response.get("hits", {}).get("hits", [])]
     if found:
         actions = ({"_op_type": "delete", "_index": names.dead_letters, "_id": i} for i in found)
@@ -553,7 +659,7 @@ def save_feed_states(es: Elasticsearch, names: IndexNames, states: Iterable[Feed
         }
         for state in states
     )
-    outcome = _run_bulk(es, actions)
+    outcome = bulk_write(es, actions)
     if outcome.failures:
         raise StoreError(
             f"could not save feed state: {dict(outcome.failures)} {outcome.failed_ids}"

@@ -65,13 +65,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from elastic_transport import ConnectionError as TransportConnectionError
 from elasticsearch import Elasticsearch
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ingest.errors import StoreError
 from ingest.language_groups import NEUTRAL, group_of
 from ingest.models import Article
 from ingest.store import IndexNames, StoredArticle, article_groups, bulk_write, find_known
@@ -488,18 +486,15 @@ def _search_candidates(
     `collapse`, only the first of each value), and how many there are in all."""
     if not values:
         return [], 0
-    try:
-        response = es.options(ignore_status=404).search(
-            index=names.articles,
-            query={"terms": {field: values}},
-            sort=_CANDIDATE_ORDER,
-            size=len(values) if collapse else CANDIDATE_LIMIT,
-            collapse={"field": field} if collapse else None,
-            source_includes=_CANDIDATE_FIELDS,
-            track_total_hits=not collapse,
-        )
-    except TransportConnectionError as exc:
-        raise StoreError(f"Elasticsearch went away: {exc}", transient=True) from None
+    response = es.options(ignore_status=404).search(
+        index=names.articles,
+        query={"terms": {field: values}},
+        sort=_CANDIDATE_ORDER,
+        size=len(values) if collapse else CANDIDATE_LIMIT,
+        collapse={"field": field} if collapse else None,
+        source_includes=_CANDIDATE_FIELDS,
+        track_total_hits=not collapse,
+    )
     hits = response.get("hits", {})
     return hits.get("hits", []), hits.get("total", {}).get("value", 0)
 
@@ -731,7 +726,7 @@ def _more_like_this(
     """more_like_this over the article's text; copies of the same story are listed apart.
 
     Articles in the same language are compared through that language's analyzer; articles
-    in other languages (indexed without it, see `ingest.language_groups`) through the
+    in other languages (which lack its `text.<group>`, see `ingest.language_groups`) through the
     neutral fields, e.g. a report in English quoting a Dutch one at length.
     """
     language = str(article.source.get("language", ""))
@@ -798,7 +793,7 @@ def mlt_fields(language: str) -> list[list[str]]:
     group = group_of(language, article_groups())
     if group == NEUTRAL:
         return [_NEUTRAL_FIELDS]
-    return [[f"{field}.{group}" for field in _NEUTRAL_FIELDS], _NEUTRAL_FIELDS]
+    return [[f"text.{group}.{field}" for field in _NEUTRAL_FIELDS], _NEUTRAL_FIELDS]
 
 
 def _coverage(doc_id: str, source: dict[str, Any], relation: str | None = None) -> Coverage:

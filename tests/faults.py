@@ -22,6 +22,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import urlsplit
 
+
+def _error_body(status: int, error_type: str) -> bytes:
+    if not error_type:
+        return b'{"error":"injected by EsFaultProxy","status":%d}' % status
+    cause = {"type": error_type, "reason": "[parent] Data too large (injected by EsFaultProxy)"}
+    return json.dumps({"error": {"root_cause": [cause], **cause}, "status": status}).encode()
+
+
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 
 
@@ -33,8 +41,9 @@ class EsFaultProxy:
         self.target = (parts.hostname or "127.0.0.1", parts.port or 9200)
         self.requests: Counter[str] = Counter()  # "METHOD path-without-query" -> count
         self._lock = threading.Lock()
-        self._rejections: list[tuple[str, int]] = []  # (path fragment, status), in order
+        self._rejections: list[tuple[str, int, str]] = []  # (path fragment, status, type)
         self._vanish_on: str | None = None
+        self._bodies = threading.local()  # the body of the rejection taken, per handler thread
         self._corruptions: dict[str, dict[str, object]] = {}  # doc id -> fields to set
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -44,10 +53,14 @@ class EsFaultProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def reject_next(self, path_fragment: str, times: int = 1, status: int = 429) -> None:
-        """Answer the next `times` requests whose path contains `path_fragment` with `status`."""
+    def reject_next(
+        self, path_fragment: str, times: int = 1, status: int = 429, error_type: str = ""
+    ) -> None:
+        """Answer the next `times` requests whose path contains `path_fragment` with `status`,
+        and with an error body of `error_type` as Elasticsearch writes one, if given
+        (`circuit_breaking_exception`: the parent breaker's "Data too large")."""
         with self._lock:
-            self._rejections.extend([(path_fragment, status)] * times)
+            self._rejections.extend([(path_fragment, status, error_type)] * times)
 
     def corrupt_document(self, doc_id: str, fields: dict[str, object]) -> None:
         """Set `fields` in the source of every create/index of `doc_id` in a forwarded
@@ -101,11 +114,21 @@ class EsFaultProxy:
             self.go_away()
 
     def _take_rejection(self, path: str) -> int | None:
+        """The status due for `path`, if any; its body is kept for this thread's reply.
+        (Tests wrap this method to act on the requests that pass.)"""
+        rejection = self._take(path)
+        if rejection is None:
+            return None
+        self._bodies.last = rejection[1]
+        return rejection[0]
+
+    def _take(self, path: str) -> tuple[int, bytes] | None:
+        """The status and body of the rejection due for `path`, if any."""
         with self._lock:
-            for i, (fragment, status) in enumerate(self._rejections):
+            for i, (fragment, status, error_type) in enumerate(self._rejections):
                 if fragment in path:
                     del self._rejections[i]
-                    return status
+                    return status, _error_body(status, error_type)
         return None
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -127,9 +150,7 @@ class EsFaultProxy:
                     return
                 status = proxy._take_rejection(self.path)
                 if status is not None:
-                    self._reply(
-                        status, b'{"error":"injected by EsFaultProxy","status":%d}' % status, {}
-                    )
+                    self._reply(status, proxy._bodies.last, {})
                     return
                 if body and self.path.split("?")[0].endswith("/_bulk"):
                     body = proxy._corrupt_bulk(body)

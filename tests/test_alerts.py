@@ -206,6 +206,7 @@ def test_a_bad_rules_file_changes_nothing_and_names_each_bad_rule(
           - {id: unknown-field, query: 'colour:red OR grens'}
           - {id: wrong-type, query: 'word_count:many'}
           - {id: rule-field, query: 'rule.name:x'}
+          - {id: old-field, query: 'title.nl:vluchteling'}
           - {query: 'no id'}
           - {id: dup, query: a}
           - {id: dup, query: b}
@@ -218,7 +219,11 @@ def test_a_bad_rules_file_changes_nothing_and_names_each_bad_rule(
     assert "rule 'unknown-field': unknown field colour" in message
     assert "rule 'wrong-type': field word_count cannot take this value" in message
     assert "rule 'rule-field': unknown field rule.name" in message
-    assert "rule #6: missing id" in message
+    assert (
+        "rule 'old-field': unknown field title.nl (not an article field); since mapping "
+        "version 4 it is text.nl.title" in message
+    )
+    assert "rule #7: missing id" in message
     assert "rule 'dup': duplicate id" in message
     assert "'border'" not in message and "'keep'" not in message
     assert stored(es, names) == before  # not one rule written, updated or removed
@@ -249,7 +254,7 @@ def test_one_percolate_matches_a_batch_with_dutch_stemming_and_filters(
         alerts.Rule("refugees-en", "refugee", languages=("en",)),
         alerts.Rule("nos-only", "grens", sources=("NOS",)),
         alerts.Rule("tagged", "tags:border-crisis AND grens"),
-        alerts.Rule("dutch-title", "title.nl:vluchteling"),  # a subfield named explicitly
+        alerts.Rule("dutch-title", "text.nl.title:vluchteling"),  # a language field by name
         alerts.Rule("quake", "地震"),  # Japanese: the cjk analyzer's group
         alerts.Rule("border-pl", "granica"),  # Polish has no analyzer: the neutral group
     )
@@ -453,8 +458,8 @@ def test_percolation_takes_in_article_fields_added_after_the_rules_were_synced(
 ) -> None:
     names = sync(es, settings, alerts.Rule("r", "grens"))
     # A rules index from before `word_count` was an article field (strict mapping):
-    index = alerts.group_index(names, "nl")
-    body = alerts._group_index_body(names, "nl")
+    index = names.rules
+    body = store.load_template("rules", names)["template"]
     del body["mappings"]["properties"]["word_count"]
     rule_doc = es.get(index=index, id="r")["_source"]
     es.indices.delete(index=index)

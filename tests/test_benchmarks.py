@@ -11,10 +11,13 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from ingest import store
+from ingest.config import Settings
 from ingest.demo_server import site_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,3 +62,32 @@ def test_quick_harness_writes_every_figure(tmp_path: Path, es_url: str, shared_d
         assert first["memory"]["cpu_seconds"]["worker"] > 0  # extraction ran in workers
         assert rerun["served"]["page_requests"] == 0 and rerun["served"]["feeds_304"] == FEEDS
     assert runs[("naive", 40)]["articles"] >= 1
+
+
+def test_growth_benchmark_measures_both_sizes_and_both_layouts(
+    tmp_path: Path, es_url: str, shared_dir: Path
+) -> None:
+    """`benchmarks/growth.py` at a tiny size: every figure measured, nothing left behind."""
+    out = tmp_path / "growth.json"
+    command = [sys.executable, "benchmarks/growth.py", "--small", "300", "--large", "900"]
+    command += ["--batches", "2", "--batch", "50", "--analysis-articles", "200"]
+    command += ["--storage-articles", "100", "--body-chars", "2000"]
+    command += ["--shared", str(shared_dir), "--json", str(out)]
+    env = {**os.environ, "ES_URL": es_url}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "one more article, with 300 vs 900 already indexed" in done.stdout
+    result = json.loads(out.read_text())
+    for size in ("300", "900"):
+        figures = result["per_article"][size]
+        assert figures["lookup_ms"] > 0 and figures["total_ms"] >= figures["lookup_ms"]
+    assert set(result["ratio"]) == {"lookup_ms", "total_ms", "es_cpu_ms"}
+    assert result["store"]["articles"] == 900 + 3 * 50  # loaded, plus the measured batches
+    assert result["storage"]["articles"] == 100 and result["storage"]["bytes_per_article"] > 2000
+    analysis = result["analysis"]
+    assert analysis["subfields_all_languages"]["wall_ms"] > 0
+    assert analysis["own_language_only"]["wall_ms"] > 0
+    assert analysis["index_per_language_group"]["wall_ms"] > 0
+    es = store.connect(replace(Settings.from_env({}), es_url=es_url))
+    left = es.options(ignore_status=404).indices.get(index=f"{result['prefix']}*")
+    assert not left.body  # every index of the benchmark deleted

@@ -1,14 +1,15 @@
-"""Retention of monthly article indices and the feed health report, on a real Elasticsearch."""
+"""Retention of old articles and the feed health report, on a real Elasticsearch."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from articles import new_article
 from elasticsearch import Elasticsearch
 
 from ingest import maintenance, store
-from ingest.config import Settings
+from ingest.config import RolloverLimits, Settings
 from ingest.errors import ConfigError
 from ingest.models import FeedState
 
@@ -21,62 +22,53 @@ def names_of(settings: Settings) -> store.IndexNames:
     return store.IndexNames(settings.index_prefix)
 
 
-def create_months(es: Elasticsearch, names: store.IndexNames, months: list[str]) -> None:
-    for month in months:
-        es.indices.create(index=f"{names.articles}-{month}")
-
-
-def test_months_past_retention_pure() -> None:
-    months = {f"p-articles-{ym}": tuple(map(int, ym.split("."))) for ym in
-              ("2025.01", "2025.12", "2026.01", "2026.02", "2026.03", "2026.04")}  # fmt: skip
-    assert maintenance.indices_past_retention(months, 3, TODAY) == [
-        "p-articles-2025.01",
-        "p-articles-2025.12",
-    ]
-    kept_current = maintenance.indices_past_retention(months, 1, TODAY)
-    assert "p-articles-2026.03" not in kept_current and "p-articles-2026.04" not in kept_current
-    assert len(kept_current) == 4
-    assert maintenance.indices_past_retention(months, 120, TODAY) == []
+def test_retention_cutoff_counts_the_current_month_in() -> None:
+    assert maintenance.retention_cutoff(1, TODAY) == datetime(2026, 3, 1, tzinfo=UTC)
+    assert maintenance.retention_cutoff(3, TODAY) == datetime(2026, 1, 1, tzinfo=UTC)
+    assert maintenance.retention_cutoff(15, TODAY) == datetime(2025, 1, 1, tzinfo=UTC)
     with pytest.raises(ConfigError):
-        maintenance.indices_past_retention(months, 0, TODAY)
+        maintenance.retention_cutoff(0, TODAY)
 
 
-def test_retention_drops_only_the_months_past_the_limit(
+def published(es: Elasticsearch, names: store.IndexNames, ids_by_date: dict[str, str]) -> None:
+    articles = [
+        new_article(doc_id, datetime.fromisoformat(day).replace(tzinfo=UTC))
+        for doc_id, day in ids_by_date.items()
+    ]
+    assert store.bulk_index(es, names, articles).created == len(articles)
+    store.refresh(es, names)
+
+
+def test_retention_drops_whole_indices_only_when_all_their_articles_are_old(
     es: Elasticsearch, settings: Settings
 ) -> None:
+    """Indices are bounded by size and age, not by month: a backfill mixes 1991 with today.
+    An index goes whole when every article in it is older; else its old articles go."""
     names = names_of(settings)
-    # One index per month and language group; "2024.11": as named before mapping version 3.
-    old = ["2024.11", "2025.06-neutral", "2025.06-nl", "2025.12-cjk"]
-    kept = ["2026.01-de", "2026.02-nl", "2026.03-nl", "2026.04-en"]  # the last: a future month
-    create_months(es, names, old + kept)
-    bystanders = [f"{names.articles}-archive-nl", f"{names.prefix}-articlesx-2020.01-nl"]
-    for index in bystanders:
-        es.indices.create(index=index)
+    every_time = RolloverLimits(max_docs=1)
+    published(es, names, {"old-1": "2019-05-01", "old-2": "2025-12-31"})  # index 1: all old
+    second = store.roll_over_articles(es, names, every_time)
+    published(es, names, {"backfill": "1991-02-01", "recent": "2026-01-10"})  # index 2: mixed
+    third = store.roll_over_articles(es, names, every_time)
+    published(es, names, {"older-too": "2024-06-01"})  # index 3: the write index, all old
 
-    dropped = maintenance.drop_old_article_indices(es, names, keep_months=3, today=TODAY)
+    outcome = maintenance.drop_old_articles(es, names, keep_months=3, today=TODAY)
 
-    assert dropped == [f"{names.articles}-{m}" for m in old]
-    remaining = set(es.indices.get(index=f"{names.prefix}-*").body)
-    assert remaining >= {f"{names.articles}-{m}" for m in kept} | set(bystanders)
-    assert not remaining & set(dropped)
-    # The alias still covers what is left.
-    alias = es.indices.get_alias(name=names.articles).body
-    assert set(alias) == {f"{names.articles}-{m}" for m in kept} | {bystanders[0]}
-    # Idempotent: nothing more to drop.
-    assert maintenance.drop_old_article_indices(es, names, 3, TODAY) == []
-
-
-def test_retention_never_drops_the_current_month(es: Elasticsearch, settings: Settings) -> None:
-    names = names_of(settings)
-    create_months(es, names, ["2026.02-nl", "2026.03-nl"])
-    assert maintenance.drop_old_article_indices(es, names, 1, TODAY) == [
-        f"{names.articles}-2026.02-nl"
-    ]
-    assert es.indices.exists(index=f"{names.articles}-2026.03-nl")
+    assert outcome.dropped_indices == [names.first_article_index]
+    assert outcome.deleted_articles == 2  # "backfill" and "older-too", one by one
+    assert store.backing_indices(es, names) == [second, third]  # the write index stays
+    left = es.search(index=names.articles, size=10)["hits"]["hits"]
+    assert [hit["_id"] for hit in left] == ["recent"]
+    assert "2026-01-01" in outcome.summary() and "1 whole indices dropped" in outcome.summary()
+    # Idempotent: nothing more to drop; new articles still go in.
+    again = maintenance.drop_old_articles(es, names, 3, TODAY)
+    assert (again.dropped_indices, again.deleted_articles) == ([], 0)
+    published(es, names, {"new": "2026-03-14"})
 
 
-def test_retention_with_no_article_indices(es: Elasticsearch, settings: Settings) -> None:
-    assert maintenance.drop_old_article_indices(es, names_of(settings), 1, TODAY) == []
+def test_retention_with_no_articles(es: Elasticsearch, settings: Settings) -> None:
+    outcome = maintenance.drop_old_articles(es, names_of(settings), 1, TODAY)
+    assert (outcome.dropped_indices, outcome.deleted_articles) == ([], 0)
 
 
 # -- feed health -----------------------------------------------------------------------------

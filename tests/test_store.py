@@ -13,7 +13,7 @@ from elasticsearch import Elasticsearch
 
 from ingest import store
 from ingest.cli import cli
-from ingest.config import Settings
+from ingest.config import RolloverLimits, Settings
 from ingest.models import Article, FeedState, RunReport
 
 pytestmark = pytest.mark.es
@@ -33,17 +33,19 @@ def names_of(settings: Settings) -> store.IndexNames:
 def test_templates_install_idempotently(es: Elasticsearch, settings: Settings) -> None:
     names = names_of(settings)
     assert store.install_templates(es, names) == store.install_templates(es, names)
-    template = es.indices.get_index_template(name=f"{names.prefix}-articles-nl")
+    template = es.indices.get_index_template(name=f"{names.prefix}-articles")
     patterns = template["index_templates"][0]["index_template"]["index_patterns"]
-    assert patterns == [f"{names.prefix}-articles-*-nl"]
+    assert patterns == [f"{names.prefix}-articles-*", f"{names.prefix}-migrated-articles"]
     assert store.article_groups()[-1] == "neutral" and len(store.article_groups()) == 16
+    assert store.backing_indices(es, names) == [names.first_article_index]
 
 
-def test_each_language_group_has_its_own_indices_analysed_its_own_way(
+def test_every_language_shares_one_index_each_analysed_its_own_way(
     es: Elasticsearch, settings: Settings
 ) -> None:
     """An article's text is analysed the neutral way and by its own language's analyzer only
-    (the costly part of indexing); a search over `body.*` still stems each in its language."""
+    (the costly part of indexing), in one index for all languages; a search over
+    `text.*.body` still stems each in its language."""
     names = names_of(settings)
     articles = [
         article("nl", "Duizenden vluchtelingen bij de grens.", NOW),
@@ -52,51 +54,99 @@ def test_each_language_group_has_its_own_indices_analysed_its_own_way(
         article("pl", "Tysiące uchodźców na granicy.", NOW, language="pl"),
     ]
     outcome = store.bulk_index(es, names, articles)
-    month = f"{names.articles}-2026.01"
     assert outcome.created == 4
-    assert set(outcome.written.values()) == {
-        f"{month}-{group}" for group in ("nl", "de", "cjk", "neutral")
-    }
+    assert set(outcome.written.values()) == {names.first_article_index}
     store.refresh(es, names)
-    assert store.find_known(es, names, ["nl", "de", "ja", "pl"]) == {
-        "nl": f"{month}-nl", "de": f"{month}-de", "ja": f"{month}-cjk", "pl": f"{month}-neutral",
+    assert store.find_known(es, names, ["nl", "de", "ja", "pl"]) == dict.fromkeys(
+        ["nl", "de", "ja", "pl"], names.first_article_index
+    )
+    sources = {
+        hit["_id"]: hit["_source"]["text"]
+        for hit in es.search(index=names.articles, size=10)["hits"]["hits"]
+    }
+    assert {doc_id: set(text) for doc_id, text in sources.items()} == {
+        "nl": {"nl"}, "de": {"de"}, "ja": {"cjk"}, "pl": set(),
     }  # fmt: skip
-    body_nl = es.indices.get_mapping(index=f"{month}-nl")[f"{month}-nl"]["mappings"]
-    assert set(body_nl["properties"]["body"]["fields"]) == {"nl"}
-    neutral = es.indices.get_mapping(index=f"{month}-neutral")[f"{month}-neutral"]["mappings"]
-    assert "fields" not in neutral["properties"]["body"]
+    assert sources["de"]["de"]["body"] == "Tausende Flüchtlinge an der Grenze."
 
     def found(query: str) -> set[str]:
         response = es.search(
             index=names.articles,
-            query={"query_string": {"query": query, "fields": ["body", "body.*"]}},
+            query={"query_string": {"query": query, "fields": ["body", "text.*.body"]}},
         )
         return {hit["_id"] for hit in response["hits"]["hits"]}
 
-    assert found("vluchteling") == {"nl"}  # Dutch stemming, in the Dutch index only
+    assert found("vluchteling") == {"nl"}  # Dutch stemming, for the Dutch article only
     assert found("Flüchtling") == {"de"}
     assert found("難民") == {"ja"}
     assert found("granicy") == {"pl"}
+    # Only the article's own language's fields exist in its index: nothing analysed twice.
+    german = es.search(index=names.articles, query={"exists": {"field": "text.de.body"}})
+    assert [hit["_id"] for hit in german["hits"]["hits"]] == ["de"]
 
 
-def test_articles_land_in_monthly_indices_behind_one_alias(
+def test_a_publication_date_creates_no_index(es: Elasticsearch, settings: Settings) -> None:
+    """How many article indices exist depends on how much is stored, not on its dates."""
+    names = names_of(settings)
+    dates = [
+        datetime(year, month, 1, tzinfo=UTC) for year in (1991, 2008, 2026) for month in (1, 7)
+    ]
+    outcome = store.bulk_index(
+        es, names, [article(f"a{i}", "tekst", date) for i, date in enumerate(dates)]
+    )
+    assert outcome.created == len(dates) and not outcome.failures
+    assert set(es.indices.get(index=f"{names.articles}-*").body) == {names.first_article_index}
+    store.refresh(es, names)
+    assert set(store.find_known(es, names, ["a0", "a5", "zz"])) == {"a0", "a5"}
+
+
+def test_rollover_starts_the_next_index_when_a_limit_is_met(
     es: Elasticsearch, settings: Settings
 ) -> None:
     names = names_of(settings)
-    outcome = store.bulk_index(
-        es,
-        names,
-        [
-            article("a", "tekst", datetime(2021, 11, 16, tzinfo=UTC)),
-            article("b", "tekst", datetime(2021, 12, 1, tzinfo=UTC)),
-        ],
-    )
-    assert outcome.created == 2 and not outcome.failures
+    limits = RolloverLimits(max_docs=2)
+    store.bulk_index(es, names, [article("a", "tekst", NOW)])
     store.refresh(es, names)
+    assert store.roll_over_articles(es, names, limits) is None  # 1 of 2: not due
+    store.bulk_index(es, names, [article("b", "tekst", NOW)])
+    store.refresh(es, names)
+    second = store.roll_over_articles(es, names, limits)
+    assert second == f"{names.articles}-000002"
+    assert store.backing_indices(es, names) == [names.first_article_index, second]
+    written = store.bulk_index(es, names, [article("c", "tekst", NOW)]).written
+    assert written == {"c": second}
+    # Found in any backing index, at once (real time, before any refresh), and only once.
     assert store.find_known(es, names, ["a", "b", "c"]) == {
-        "a": f"{names.prefix}-articles-2021.11-nl",
-        "b": f"{names.prefix}-articles-2021.12-nl",
-    }
+        "a": names.first_article_index, "b": names.first_article_index, "c": second,
+    }  # fmt: skip
+    again = store.bulk_index(es, names, [article("a", "tweede", NOW)])
+    assert (again.created, again.conflicts) == (0, 1)  # an older index has it: no second copy
+    store.refresh(es, names)
+    assert es.count(index=names.articles)["count"] == 3
+
+
+def test_two_writers_racing_across_a_rollover_leave_one_copy(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """Both writers looked the articles up before either wrote them (both found nothing);
+    the first writes, the index rolls over, the second writes into the next index. The
+    second's copies are taken back: one document per article, the first's."""
+    names = names_of(settings)
+    ids = [f"race{i}" for i in range(20)]
+    assert store.find_known(es, names, ids) == {}  # writer A looks up
+    assert store.find_known(es, names, ids) == {}  # writer B looks up
+    first = store.bulk_index(es, names, [article(i, "A", NOW) for i in ids[:15]])
+    assert first.created == 15
+    rolled = store.roll_over_articles(es, names, RolloverLimits(max_docs=1))
+    assert rolled == f"{names.articles}-000002"
+    second = store.bulk_index(es, names, [article(i, "B", NOW, feeds=["rtl"]) for i in ids])
+    assert (second.created, second.conflicts) == (5, 15)
+    assert second.race_winners == dict.fromkeys(ids[:15], names.first_article_index)
+    assert set(second.written) == set(ids[15:]) and set(second.written.values()) == {rolled}
+    store.refresh(es, names)
+    hits = es.search(index=names.articles, size=100)["hits"]["hits"]
+    assert sorted(hit["_id"] for hit in hits) == sorted(ids)  # one copy each
+    assert {hit["_source"]["body"] for hit in hits if hit["_id"] in ids[:15]} == {"A"}
 
 
 def test_create_only_writes_never_overwrite(es: Elasticsearch, settings: Settings) -> None:
@@ -104,7 +154,7 @@ def test_create_only_writes_never_overwrite(es: Elasticsearch, settings: Setting
     first = store.bulk_index(es, names, [article("a", "eerste", NOW)])
     second = store.bulk_index(es, names, [article("a", "tweede", NOW)])
     assert (first.created, second.created, second.conflicts) == (1, 0, 1)
-    assert es.get(index=names.article_index(NOW, "nl"), id="a")["_source"]["body"] == "eerste"
+    assert es.get(index=names.first_article_index, id="a")["_source"]["body"] == "eerste"
 
 
 def test_item_errors_are_counted_with_their_reason(es: Elasticsearch, settings: Settings) -> None:
@@ -155,7 +205,7 @@ def test_a_refused_article_has_one_dead_letter_however_often_refused(
     assert doc["reason"] == "unknown field"
     assert doc["first_failed_at"].startswith("2026-01-02")
     assert doc["last_failed_at"].startswith("2026-01-03")
-    assert doc["target_index"] == names.article_index(NOW, "nl") and doc["feeds"] == ["nos"]
+    assert doc["target_index"] == names.articles_write and doc["feeds"] == ["nos"]
     assert doc["document"]["title"] == "Titel bad"
 
     by_type, latest = store.dead_letters(es, names)
@@ -171,7 +221,7 @@ def test_strict_mapping_rejects_unknown_fields(es: Elasticsearch, settings: Sett
     names = names_of(settings)
     doc = article("x", "tekst", NOW).to_document() | {"surprise": 1}
     with pytest.raises(Exception, match="strict_dynamic_mapping_exception"):
-        es.index(index=names.article_index(NOW, "nl"), id="x", document=doc)
+        es.index(index=names.articles_write, id="x", document=doc)
 
 
 def test_dutch_stemming_finds_inflected_forms(es: Elasticsearch, settings: Settings) -> None:
@@ -179,7 +229,7 @@ def test_dutch_stemming_finds_inflected_forms(es: Elasticsearch, settings: Setti
     body = "Duizenden vluchtelingen en migranten aan de Pools-Wit-Russische grens."
     store.bulk_index(es, names, [article("nl", body, NOW)])
     store.refresh(es, names)
-    stemmed = es.search(index=names.articles, query={"match": {"body.nl": "vluchteling"}})
+    stemmed = es.search(index=names.articles, query={"match": {"text.nl.body": "vluchteling"}})
     neutral = es.search(index=names.articles, query={"match": {"body": "vluchteling"}})
     assert stemmed["hits"]["total"]["value"] == 1
     assert neutral["hits"]["total"]["value"] == 0  # the neutral field does not stem

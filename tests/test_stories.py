@@ -297,7 +297,7 @@ def test_exact_repost_in_the_same_batch_as_its_original(
     assert later[0].story_id == "one" and outcome.joins == {"one": [("three", "c.nl")]}
     written = store.bulk_index(es, names, later).written
     assert not stories.after_indexing(es, names, outcome, later, written)
-    root = es.get(index=names.article_index(NOW, "nl"), id="one")["_source"]
+    root = es.get(index=names.first_article_index, id="one")["_source"]
     assert root["story_size"] == 3 and root["story_outlets"] == 3
     # One more reprint: its look-up brings the story's first article, not its every copy.
     reprint = [article("four", "d.nl", body)]
@@ -315,8 +315,8 @@ def test_later_batches_find_the_articles_searches_do_not_see_yet(
 ) -> None:
     """Batches are not refreshed one by one: the run's tracker stands in until it is full."""
     names = store.IndexNames(settings.index_prefix)
-    index = names.article_index(NOW, "nl")
-    es.indices.create(index=index, settings={"refresh_interval": "-1"})  # no refresh but ours
+    index = names.first_article_index
+    es.indices.put_settings(index=index, settings={"refresh_interval": "-1"})  # ours only
     body = " ".join(f"woord{i}" for i in range(80))
     tracker = stories.Unrefreshed(limit=3)
 
@@ -351,10 +351,10 @@ def test_an_index_created_before_the_story_fields_accepts_them_after_setup(
 ) -> None:
     """Templates apply to new indices only; install_templates adds new fields to old ones."""
     names = store.IndexNames(settings.index_prefix)
-    old = store.article_group_templates(names)[names.article_template("nl")]["template"]
+    old = store.load_template("articles", names)["template"]
     del old["mappings"]["properties"]["lsh_bands"]
-    index = names.article_index(datetime(2021, 11, 1, tzinfo=UTC), "nl")
-    es.indices.delete_index_template(name=names.article_template("nl"))
+    index = f"{names.articles}-000002"
+    es.indices.delete_index_template(name=f"{names.prefix}-articles")
     es.indices.create(index=index, mappings=old["mappings"], settings=old["settings"])
     assert "lsh_bands" not in es.indices.get_mapping(index=index)[index]["mappings"]["properties"]
     store.install_templates(es, names)

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+from articles import new_article
 from elasticsearch import Elasticsearch
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
@@ -461,12 +462,14 @@ def test_maintenance_drops_old_months_and_reports_feed_health(
     names = store.IndexNames(settings.index_prefix)
     today = datetime.now(UTC)
 
-    def month(back: int) -> str:
+    def months_back(back: int) -> datetime:
         n = today.year * 12 + today.month - 1 - back
-        return f"{names.articles}-{n // 12:04d}.{n % 12 + 1:02d}"
+        return datetime(n // 12, n % 12 + 1, 1, 12, tzinfo=UTC)
 
-    for back in (0, 1, 2, 3, 14):
-        es.options(ignore_status=400).indices.create(index=month(back))
+    # Articles published this month, 1, 2, 3 and 14 months back (the site's: 2021-11).
+    dated = [new_article(f"back-{back}", months_back(back)) for back in (0, 1, 2, 3, 14)]
+    assert store.bulk_index(es, names, dated).created == len(dated)
+    store.refresh(es, names)
 
     rules_file = site.feeds_file.with_name("alerts.yaml")
     rules_file.write_text(RULES + "  - id: minsk\n    query: Minsk\n", encoding="utf-8")
@@ -479,10 +482,11 @@ def test_maintenance_drops_old_months_and_reports_feed_health(
     )
 
     assert dag_run.state == "success", states
-    remaining = set(es.indices.get(index=f"{names.articles}-*").body)
-    assert {month(0), month(1), month(2)} <= remaining
-    assert month(3) not in remaining and month(14) not in remaining
-    assert f"{names.articles}-2021.11" not in remaining  # the demo articles' month, long past
+    store.refresh(es, names)
+    left = {hit["_id"] for hit in es.search(index=names.articles, size=100)["hits"]["hits"]}
+    assert {"back-0", "back-1", "back-2"} <= left and not {"back-3", "back-14"} & left
+    older = {"range": {"published_at": {"lt": months_back(2).replace(day=1, hour=0).isoformat()}}}
+    assert es.count(index=names.articles, query=older)["count"] == 0  # the site's 2021-11 too
     report = summary_doc(es, settings, f"feed-health-{today:%Y-%m-%d}")
     assert report["counts"]["health.feeds"] == 4
     assert report["counts"]["health.failing"] == 1
