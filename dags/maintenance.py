@@ -1,7 +1,10 @@
-"""mediamon upkeep, daily: templates, alert rules, retention of old articles, feed health.
+"""mediamon upkeep, daily: templates, alert rules, spikes, edits, retention, feed health.
 
 templates (install or upgrade, idempotent)
-  -> rules (sync the rules file into the percolator index, once `ingest.alerts` has it)
+  -> rules (sync the rules file into the percolator index)
+     -> spikes (the daily volume-spike check of the rules that ask for one; alerts sent)
+  -> refetch (re-check articles at the ages of `mediamon_refetch_after`, default 24h and
+     7d, keeping the earlier version of any that changed)
   -> retention (drop monthly article indices older than `mediamon_retention_months`;
      0, the default, keeps everything; the current month is never dropped)
   -> feed_health (failing feeds, feeds with nothing new, share of 304s: logged and stored
@@ -47,6 +50,18 @@ def mediamon_maintenance() -> None:
         return orchestration.sync_rules()
 
     @task
+    def spikes(run_id: str | None = None) -> dict[str, Any]:
+        from ingest import orchestration
+
+        return orchestration.check_spikes(dag_run_id=run_id)
+
+    @task(execution_timeout=timedelta(hours=1))
+    def refetch() -> dict[str, Any]:
+        from ingest import orchestration
+
+        return orchestration.refetch_articles()
+
+    @task
     def retention() -> list[str]:
         from ingest import orchestration
 
@@ -58,7 +73,9 @@ def mediamon_maintenance() -> None:
 
         return orchestration.report_feed_health()
 
-    templates() >> [rules(), retention(), feed_health()]
+    synced = rules()
+    templates() >> [synced, refetch(), retention(), feed_health()]
+    synced >> spikes()
 
 
 mediamon_maintenance()
