@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
+from multiprocessing import process as mp_process
 from multiprocessing.process import BaseProcess
 
 from ingest import stories
@@ -89,15 +90,19 @@ def extraction_pool(configured_workers: int) -> Iterator[Executor]:
 
 @contextmanager
 def _children_allowed() -> Iterator[None]:
-    """Let a daemonic process (a Celery prefork worker, and the Airflow task it forks) start
-    the pool's processes while the pool is open.
+    """Let this process start the pool's processes while the pool is open, also when it is
+    a daemonic process or its multiprocessing identity is Celery's.
 
+    A Celery prefork worker (and the Airflow task process it forks) is daemonic, and
     multiprocessing refuses children to a daemonic process because it is killed with its
     parent and would leave them orphaned. These cannot be: each worker exits when this
     process does (`_exit_with_owner`), and the pool is shut down before this returns.
+    Celery's billiard also installs its own process object as multiprocessing's current
+    process, whose authentication key multiprocessing refuses to send to a new process.
+    So for the pool's lifetime multiprocessing sees a non-daemonic process of its own.
     """
     process = multiprocessing.current_process()
-    if not process.daemon:
+    if isinstance(process, BaseProcess) and not process.daemon:
         yield
         return
     log.info(
@@ -105,11 +110,16 @@ def _children_allowed() -> Iterator[None]:
         "workers are started anyway and exit with it",
         process.name,
     )
-    process.daemon = False
+    # A process object never started stands for this one: multiprocessing's own kind, not
+    # daemonic, with this process's name and authentication key.
+    owner = multiprocessing.Process(name=process.name)
+    owner.daemon = False
+    owner.authkey = bytes(process.authkey)
+    mp_process._current_process = owner  # type: ignore[attr-defined]
     try:
         yield
     finally:
-        process.daemon = True
+        mp_process._current_process = process  # type: ignore[attr-defined]
 
 
 def _exit_with_owner() -> None:

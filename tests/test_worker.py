@@ -11,6 +11,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from ingest import worker
 
 
@@ -66,7 +68,13 @@ if __name__ == "__main__":
 # Like a Celery prefork worker: the pool is opened inside a daemonic process. It reports its
 # workers' process ids, then waits to be killed, or, with the argument `once`, returns.
 DAEMONIC_OWNER = f"""
-import multiprocessing, os, sys, time
+import os, sys, time
+# A Celery prefork worker is a daemonic process of billiard, Celery's multiprocessing, which
+# also installs its own process object as multiprocessing's current process.
+if sys.argv[2] == "billiard":
+    import billiard as multiprocessing
+else:
+    import multiprocessing
 from ingest import worker
 
 def own_a_pool(results, linger):
@@ -118,8 +126,11 @@ def test_pool_under_a_console_script_does_not_rerun_its_main(tmp_path: Path) -> 
     assert "ran again" not in result.stderr
 
 
-def test_pool_inside_a_daemonic_process_extracts_in_processes(tmp_path: Path) -> None:
-    result = run_script(tmp_path, DAEMONIC_OWNER, "once")
+@pytest.mark.parametrize("library", ["multiprocessing", "billiard"])
+def test_pool_inside_a_daemonic_process_extracts_in_processes(tmp_path: Path, library: str) -> None:
+    if library == "billiard":
+        pytest.importorskip("billiard", reason="Celery's billiard comes with mediamon[deploy]")
+    result = run_script(tmp_path, DAEMONIC_OWNER, "once", library)
     assert result.returncode == 0, result.stderr[-3000:]
     owner, language, *pids = result.stdout.split(maxsplit=2)
     assert language == "['en']"
@@ -131,7 +142,10 @@ def test_workers_exit_when_their_daemonic_owner_is_killed(tmp_path: Path) -> Non
     script = tmp_path / "host.py"
     script.write_text(DAEMONIC_OWNER, encoding="utf-8")
     host = subprocess.Popen(
-        [sys.executable, str(script), "linger"], stdout=subprocess.PIPE, text=True, cwd=tmp_path
+        [sys.executable, str(script), "linger", "multiprocessing"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
     )
     try:
         assert host.stdout is not None
