@@ -10,7 +10,7 @@ AIRFLOW_VERSION := 3.3.2
 PYTHON_VERSION = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 CONSTRAINTS = constraints/airflow-$(AIRFLOW_VERSION)-py$(PYTHON_VERSION).txt
 
-.PHONY: demo test lint bench es-start es-stop clean
+.PHONY: demo test test-deploy lint bench es-start es-stop clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ demo: $(BIN)/.installed
 
 test: $(BIN)/.installed-airflow
 	$(BIN)/pytest
+
+# A whole deployment on this machine (tests/deploy): Postgres and Redis from the Debian
+# packages postgresql and redis-server, the Airflow services, LocalExecutor then Celery.
+test-deploy: $(BIN)/.installed-airflow
+	$(BIN)/pytest -m deploy -s tests/deploy
 
 lint: $(BIN)/.installed-airflow
 	$(BIN)/ruff check .
