@@ -8,6 +8,7 @@ ARG PYTHON_VERSION=3.11
 FROM apache/airflow:${AIRFLOW_VERSION}-python${PYTHON_VERSION}
 
 ARG AIRFLOW_VERSION
+ARG PYTHON_VERSION
 
 # The package is installed in place (editable) because it reads its index templates and
 # Kibana objects from mappings/ next to the package.
@@ -16,9 +17,12 @@ COPY --chown=airflow:0 pyproject.toml README.md LICENSE ./
 COPY --chown=airflow:0 ingest ./ingest
 COPY --chown=airflow:0 mappings ./mappings
 COPY --chown=airflow:0 examples ./examples
-# Pinning apache-airflow to the image's own version keeps pip from upgrading or downgrading
-# Airflow while it resolves mediamon's dependencies.
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -e "/opt/mediamon[airflow]"
+COPY --chown=airflow:0 constraints ./constraints
+# The deploy extra (Postgres driver, FAB auth manager, Celery provider) with the project's
+# constraints for this Airflow and Python, as `make` installs them for the tests: pip cannot
+# pick another Airflow or a broken Celery. Pinning apache-airflow keeps the image's version.
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -e "/opt/mediamon[deploy]" \
+      -c "/opt/mediamon/constraints/airflow-${AIRFLOW_VERSION}-py${PYTHON_VERSION}.txt"
 
 COPY --chown=airflow:0 dags /opt/airflow/dags
 

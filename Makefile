@@ -4,8 +4,13 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 export MEDIAMON_HOME ?= $(CURDIR)/.mediamon
+# Airflow and its providers are installed with the project's constraints file for this
+# Airflow and Python (README, "Deploy"): the same file the Dockerfile uses.
+AIRFLOW_VERSION := 3.3.2
+PYTHON_VERSION = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+CONSTRAINTS = constraints/airflow-$(AIRFLOW_VERSION)-py$(PYTHON_VERSION).txt
 
-.PHONY: demo test lint bench es-start es-stop clean
+.PHONY: demo test test-deploy lint bench es-start es-stop clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,16 +18,26 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e ".[test]"
 	touch $@
 
-# The tests also run the DAGs on a real Airflow; the demo does not need it.
-$(BIN)/.installed-airflow: $(BIN)/.installed
-	$(BIN)/pip install -q -e ".[test,airflow]"
+# The tests also run the DAGs on a real Airflow, and test-deploy the services of a
+# deployment (Postgres, Celery); the demo needs none of it.
+$(BIN)/.installed-airflow: $(BIN)/.installed $(CONSTRAINTS)
+	$(BIN)/pip install -q -e ".[test,deploy]" -c $(CONSTRAINTS)
 	touch $@
+
+$(CONSTRAINTS):
+	@echo "no $@: mediamon has constraints for Airflow $(AIRFLOW_VERSION) on these Pythons:" \
+	  $$(ls constraints); exit 1
 
 demo: $(BIN)/.installed
 	$(BIN)/mediamon demo
 
 test: $(BIN)/.installed-airflow
 	$(BIN)/pytest
+
+# A whole deployment on this machine (tests/deploy): Postgres and Redis from the Debian
+# packages postgresql and redis-server, the Airflow services, LocalExecutor then Celery.
+test-deploy: $(BIN)/.installed-airflow
+	$(BIN)/pytest -m deploy -s tests/deploy
 
 lint: $(BIN)/.installed-airflow
 	$(BIN)/ruff check .

@@ -1,8 +1,11 @@
-"""mediamon upkeep, daily: templates, alert rules, retention of old articles, feed health.
+"""mediamon upkeep, daily: templates, alert rules, spikes, edits, retention, feed health.
 
 templates (install or upgrade, idempotent)
-  -> rules (sync the rules file into the percolator index, once `ingest.alerts` has it)
+  -> rules (sync the rules file into the percolator index)
      -> missing_alerts (alerts of indexed articles whose alert write failed: created once)
+     -> spikes (the daily volume-spike check of the rules that ask for one; alerts sent)
+  -> refetch (re-check articles at the ages of `mediamon_refetch_after`, default 24h and
+     7d, keeping the earlier version of any that changed)
   -> retention (roll the article index over if due; delete the articles published before
      the `mediamon_retention_months` newest months, whole indices where all are older;
      0, the default, keeps everything; the current month is never touched)
@@ -55,6 +58,18 @@ def mediamon_maintenance() -> None:
         return orchestration.record_missing_alerts()
 
     @task
+    def spikes(run_id: str | None = None) -> dict[str, Any]:
+        from ingest import orchestration
+
+        return orchestration.check_spikes(dag_run_id=run_id)
+
+    @task(execution_timeout=timedelta(hours=1))
+    def refetch() -> dict[str, Any]:
+        from ingest import orchestration
+
+        return orchestration.refetch_articles()
+
+    @task
     def retention() -> list[str]:
         from ingest import orchestration
 
@@ -67,8 +82,8 @@ def mediamon_maintenance() -> None:
         return orchestration.report_feed_health()
 
     synced = rules()
-    templates() >> [synced, retention(), feed_health()]
-    synced >> missing_alerts()  # the rules the alerts are made from are the synced ones
+    templates() >> [synced, refetch(), retention(), feed_health()]
+    synced >> [missing_alerts(), spikes()]  # both work from the synced rules
 
 
 mediamon_maintenance()

@@ -58,6 +58,7 @@ VARIABLE_DEFAULTS: dict[str, str] = {
     "mediamon_health_failures": "3",
     "mediamon_health_stale_days": "7",
     "mediamon_poll_all_feeds": "false",  # true: every run polls every feed, due or not
+    "mediamon_refetch_after": "24h 7d",  # ages to re-check articles at, for edits
 }
 
 
@@ -87,6 +88,7 @@ class Options:
     health_failures: int
     health_stale_days: int
     poll_all_feeds: bool = False
+    refetch_after: tuple[str, ...] = ("24h", "7d")
 
     @classmethod
     def from_values(cls, values: Mapping[str, str]) -> Options:
@@ -102,6 +104,7 @@ class Options:
             health_failures=_whole(get, "mediamon_health_failures", minimum=1),
             health_stale_days=_whole(get, "mediamon_health_stale_days", minimum=1),
             poll_all_feeds=_yes_no(get, "mediamon_poll_all_feeds"),
+            refetch_after=tuple(get("mediamon_refetch_after").split()),  # checked by refetch
         )
 
 
@@ -594,6 +597,55 @@ def report_feed_health(
     for line in health.lines():
         log.info("%s", line)
     return {"run_id": run_id, **health.counts()}
+
+
+def refetch_articles(
+    options: Options | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Re-check the articles due at the ages of `mediamon_refetch_after`, keeping the earlier
+    version of any that changed (`ingest.revisions.refetch_due`, as `mediamon refetch`)."""
+    from ingest import revisions
+
+    with task_errors("refetch"):
+        options = options or airflow_options()
+        settings = settings or airflow_settings(options)
+        try:
+            stages = [revisions.parse_stage(age) for age in options.refetch_after]
+        except ConfigError as error:
+            raise ConfigError(f"Airflow Variable mediamon_refetch_after: {error}") from None
+        with _client(settings) as es:
+            report = revisions.refetch_due(settings, es, stages=stages)
+    log.info("refetch at %s: %s", " ".join(options.refetch_after), dict(report.counts))
+    return {"run_id": report.run_id, "counts": dict(report.counts)}
+
+
+def check_spikes(
+    dag_run_id: str | None,
+    settings: Settings | None = None,
+    delivery: DeliverySettings | None = None,
+) -> dict[str, Any]:
+    """The daily volume-spike check of the rules that ask for one (`ingest.alerts`), then the
+    delivery of the spike alerts it raised, as `mediamon alerts spikes` does."""
+    from ingest import alerts, store
+
+    with task_errors("spikes"):
+        run_id = _required_run_id(dag_run_id)
+        settings = settings or airflow_settings()
+        with _client(settings) as es:
+            checks = alerts.check_spikes(es, store.IndexNames(settings.index_prefix), run_id=run_id)
+            report = RunReport(run_id=f"spikes-{run_id}", started_at=datetime.now(UTC))
+            delivery = delivery or worker_delivery_settings()
+            alerts.notify_pending(es, settings, delivery, report, owner=report.run_id)
+    for check in checks:
+        spiking = " -> spike" if check.spiking else ""
+        log.info("spike check %s: %d in the last day, daily mean %.1f%s",
+                 check.rule_id, check.last_day, check.daily_mean, spiking)  # fmt: skip
+    return {
+        "checked": len(checks),
+        "spiking": sorted(c.rule_id for c in checks if c.spiking),
+        "alerted": sorted(c.rule_id for c in checks if c.alerted),
+        "counts": dict(report.counts),
+    }
 
 
 @contextmanager

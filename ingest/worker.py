@@ -13,10 +13,16 @@ tree's proportional memory (PSS) fell from 445 to 320 MB.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
+import threading
+from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
+from multiprocessing import process as mp_process
+from multiprocessing.process import BaseProcess
 
 from ingest import stories
 from ingest.extract import extract_page
@@ -24,6 +30,8 @@ from ingest.language import tag_language
 from ingest.models import Extraction, LanguageTag
 
 __all__ = ["analyse_page", "extraction_pool", "tag_feed_text", "warm_up", "worker_count"]
+
+log = logging.getLogger(__name__)
 
 
 def analyse_page(
@@ -54,12 +62,79 @@ def worker_count(configured: int) -> int:
     return configured or os.cpu_count() or 1
 
 
-def extraction_pool(configured_workers: int) -> Executor:
+@contextmanager
+def extraction_pool(configured_workers: int) -> Iterator[Executor]:
     """The pool `analyse_page` runs in: processes from a preloaded forkserver (a fork of a
-    process holding threads is unsafe), or a single thread when one worker is asked for."""
+    process holding threads is unsafe), or a single thread when one worker is asked for.
+
+    It works however this process was started: by a console script (`airflow`, whose
+    `__main__` the workers never re-run: see `ingest.worker_preload`), in a task process of
+    any Airflow executor, or inside a daemonic Celery prefork worker (see `_children_allowed`).
+    The workers exit when this process does, even when it is killed (`_exit_with_owner`).
+    """
     workers = worker_count(configured_workers)
     if workers == 1:
-        return ThreadPoolExecutor(max_workers=1)
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            yield executor
+        return
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["ingest.worker_preload"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    with (
+        _children_allowed(),
+        ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_exit_with_owner
+        ) as executor,
+    ):
+        yield executor
+
+
+@contextmanager
+def _children_allowed() -> Iterator[None]:
+    """Let this process start the pool's processes while the pool is open, also when it is
+    a daemonic process or its multiprocessing identity is Celery's.
+
+    A Celery prefork worker (and the Airflow task process it forks) is daemonic, and
+    multiprocessing refuses children to a daemonic process because it is killed with its
+    parent and would leave them orphaned. These cannot be: each worker exits when this
+    process does (`_exit_with_owner`), and the pool is shut down before this returns.
+    Celery's billiard also installs its own process object as multiprocessing's current
+    process, whose authentication key multiprocessing refuses to send to a new process.
+    So for the pool's lifetime multiprocessing sees a non-daemonic process of its own.
+    """
+    process = multiprocessing.current_process()
+    if isinstance(process, BaseProcess) and not process.daemon:
+        yield
+        return
+    log.info(
+        "extraction: %s is a daemonic process (a Celery prefork worker?); its extraction "
+        "workers are started anyway and exit with it",
+        process.name,
+    )
+    # A process object never started stands for this one: multiprocessing's own kind, not
+    # daemonic, with this process's name and authentication key.
+    owner = multiprocessing.Process(name=process.name)
+    owner.daemon = False
+    owner.authkey = bytes(process.authkey)
+    mp_process._current_process = owner  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        mp_process._current_process = process  # type: ignore[attr-defined]
+
+
+def _exit_with_owner() -> None:
+    """Initializer of every pool process: exit as soon as the process that owns the pool
+    is gone, killed or not.
+
+    A worker would otherwise outlive it, waiting on its task queue (whose write end it
+    holds itself), and keep the forkserver alive too (each worker holds the pipe whose
+    closing tells the forkserver to stop)."""
+    owner = multiprocessing.parent_process()
+    if owner is None:
+        return
+    threading.Thread(target=_exit_after, args=(owner,), name="exit-with-owner", daemon=True).start()
+
+
+def _exit_after(owner: BaseProcess) -> None:
+    owner.join()  # returns when the owner's end of the pipe it started this process through closes
+    os._exit(1)

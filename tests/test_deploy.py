@@ -100,6 +100,9 @@ def test_one_shot_init_does_templates_rules_and_kibana(compose: dict[str, Any]) 
     assert "mediamon kibana import --kibana-url" in script
     assert init["restart"] == "no"
     assert init["depends_on"]["kibana"]["condition"] == "service_healthy"
+    # The scheduler starts the first (unpaused) runs only once the templates and rules exist.
+    scheduler = services(compose)["airflow-scheduler"]
+    assert scheduler["depends_on"]["init"]["condition"] == "service_completed_successfully"
 
 
 def test_long_running_services_have_healthchecks_and_dependencies_have_conditions(

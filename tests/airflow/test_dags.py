@@ -130,8 +130,11 @@ def test_media_monitoring_shape(dagbag: Any) -> None:
 def test_maintenance_shape(dagbag: Any) -> None:
     dag = dagbag.get_dag("mediamon_maintenance")
     assert dag.catchup is False and dag.schedule == "@daily"
-    assert dag.get_task("templates").downstream_task_ids == {"rules", "retention", "feed_health"}
-    assert dag.get_task("rules").downstream_task_ids == {"missing_alerts"}
+    assert dag.get_task("templates").downstream_task_ids == {
+        "rules", "refetch", "retention", "feed_health"
+    }  # fmt: skip
+    # missing alerts and spikes are made from the newly synced rules
+    assert dag.get_task("rules").downstream_task_ids == {"missing_alerts", "spikes"}
 
 
 # -- a local news site -----------------------------------------------------------------------
@@ -491,7 +494,44 @@ def test_maintenance_drops_old_months_and_reports_feed_health(
     assert report["counts"]["health.feeds"] == 4
     assert report["counts"]["health.failing"] == 1
     assert any("broken" in line for line in report["errors"])
-    tasks = ["templates", "rules", "missing_alerts", "retention", "feed_health"]
+    tasks = ["templates", "rules", "missing_alerts", "spikes", "refetch", "retention",
+             "feed_health"]  # fmt: skip
     assert states == dict.fromkeys(tasks, "success")
     store.refresh(es, names)
     assert es.count(index=names.rules)["count"] == 2
+
+
+def test_maintenance_refetches_due_articles_and_checks_spikes(
+    run_dag: Any, site: NewsSite, es: Elasticsearch, settings: Settings
+) -> None:
+    rules_file = site.feeds_file.with_name("alerts.yaml")
+    rules_file.write_text(RULES + "    spike: {factor: 1.5, min_count: 2}\n", encoding="utf-8")
+    run_dag("media_monitoring", mediamon_feeds_file=str(site.feeds_file))
+    names = store.IndexNames(settings.index_prefix)
+    # As if the articles had been first seen two hours ago and published today: due for a
+    # re-check at 1h, and a spike against the 14 days before (none).
+    now = datetime.now(UTC)
+    es.update_by_query(
+        index=names.articles, refresh=True, conflicts="proceed", query={"match_all": {}},
+        script={"source": "ctx._source.first_seen_at = params.seen; "
+                          "ctx._source.published_at = params.published",
+                "params": {"seen": (now - timedelta(hours=2)).isoformat(),
+                           "published": (now - timedelta(hours=1)).isoformat()}},
+    )  # fmt: skip
+
+    dag_run, states = run_dag(
+        "mediamon_maintenance", mediamon_rules_file=str(rules_file), mediamon_refetch_after="1h"
+    )
+
+    assert dag_run.state == "success", states
+    assert states["refetch"] == states["spikes"] == "success"
+    store.refresh(es, names)
+    reports = es.search(index=names.runs, query={"prefix": {"run_id": "refetch-"}})["hits"]
+    assert reports["total"]["value"] == 1
+    counts = reports["hits"][0]["_source"]["counts"]
+    ok = es.count(index=names.articles, query={"term": {"extraction.status": "ok"}})["count"]
+    assert ok >= 4 and counts["refetch.due"] == ok and counts["refetch.unchanged"] == ok
+    checked = es.count(index=names.articles, query={"term": {"refetch_stages": "1h"}})["count"]
+    assert checked == ok
+    spikes = es.search(index=names.alerts, query={"term": {"kind": "spike"}})["hits"]["hits"]
+    assert [hit["_source"]["rule_id"] for hit in spikes] == ["border"]
