@@ -73,6 +73,9 @@ class Settings:
     batch_size: int = 200  # entries looked up, fetched and indexed together
     extract_workers: int = 0  # processes for extraction; 0 = one per CPU core
     rollover: RolloverLimits = RolloverLimits()  # when the next article index starts
+    # How long a run's hold on the feeds it polls lasts unless renewed (it is, every third
+    # of it, while the run lives): a run that died frees its feeds this long after.
+    feed_lease_seconds: int = 90
 
     def __post_init__(self) -> None:
         # `https://user:password@host` is a common way to write ES_URL. The URL is shown in
@@ -107,6 +110,10 @@ class Settings:
         if env.get("MEDIAMON_EXTRACT_WORKERS"):
             values["extract_workers"] = _positive_int(
                 "MEDIAMON_EXTRACT_WORKERS", env["MEDIAMON_EXTRACT_WORKERS"]
+            )
+        if env.get("MEDIAMON_FEED_LEASE_SECONDS"):
+            values["feed_lease_seconds"] = _positive_int(
+                "MEDIAMON_FEED_LEASE_SECONDS", env["MEDIAMON_FEED_LEASE_SECONDS"]
             )
         values["rollover"] = _rollover_limits(env, settings.rollover)
         fetch = settings.fetch

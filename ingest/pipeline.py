@@ -22,6 +22,7 @@ dead-lettered articles (refused with a 4xx) are not.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import uuid
 from collections import Counter
@@ -180,6 +181,53 @@ async def _run(
     *,
     due_only: bool,
 ) -> RunReport:
+    lease = timedelta(seconds=settings.feed_lease_seconds)
+    started = report.started_at
+    claimed = store.claim_feeds(
+        es, names, {f.name: f.url for f in feed_list}, report.run_id, started + lease, started
+    )
+    if len(claimed) < len(feed_list):  # another run is polling them now: its work, not ours
+        report.count("feeds.leased_elsewhere", len(feed_list) - len(claimed))
+        feed_list = [f for f in feed_list if f.name in claimed]
+    renewing = asyncio.create_task(_renew_leases(es, names, report, lease))
+    try:
+        return await _run_claimed(
+            feed_list, settings, es, names, executor, progress, report, delivery, due_only=due_only
+        )
+    except BaseException:  # stopped before the feeds' states were saved: give them back
+        with contextlib.suppress(StoreError):
+            store.release_feeds(es, names, claimed, report.run_id)
+        raise
+    finally:
+        renewing.cancel()
+
+
+async def _renew_leases(
+    es: Elasticsearch, names: store.IndexNames, report: RunReport, lease: timedelta
+) -> None:
+    """Keep this run's feeds leased while it lives, renewing every third of the lease."""
+    while True:
+        await asyncio.sleep(lease.total_seconds() / 3)
+        until = datetime.now(UTC) + lease
+        try:
+            await asyncio.to_thread(store.renew_feeds, es, names, report.run_id, until)
+        except StoreError:  # a busy cluster: two more renewals come before the lease ends
+            report.count("feeds.lease_renewal_failed")
+
+
+async def _run_claimed(
+    feed_list: Sequence[Feed],
+    settings: Settings,
+    es: Elasticsearch,
+    names: store.IndexNames,
+    executor: Executor,
+    progress: Progress,
+    report: RunReport,
+    delivery: DeliverySettings | None,
+    *,
+    due_only: bool,
+) -> RunReport:
+    """The run over the feeds it holds the lease on (`store.claim_feeds`)."""
     started = report.started_at
     states = store.load_feed_states(es, names, [f.name for f in feed_list])
     # Alerts an earlier run matched but could not write (blocked index, crash): now, so that

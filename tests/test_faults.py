@@ -7,6 +7,7 @@ the cluster refuses (a 400 item in a bulk 200) goes to the dead-letter index, on
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
@@ -95,7 +96,8 @@ def test_bulk_rejected_with_429_is_retried_until_it_lands(
 def test_cluster_gone_mid_run_fails_loudly_and_rerun_loses_nothing(
     news_site: Feed, settings: Settings, es: Elasticsearch, proxy: EsFaultProxy, tmp_path: Path
 ) -> None:
-    via_proxy = replace(settings, es_url=proxy.url, batch_size=4)
+    # A short lease on the feed: the run that dies cannot give it back (the cluster is gone).
+    via_proxy = replace(settings, es_url=proxy.url, batch_size=4, feed_lease_seconds=2)
     client = store.connect(via_proxy)
     # The first batch is indexed, then the cluster vanishes during the second batch's look-up.
     seen_bulks = 0
@@ -117,7 +119,9 @@ def test_cluster_gone_mid_run_fails_loudly_and_rerun_loses_nothing(
     partial = indexed(es, settings)
     assert 0 < len(partial) < 12
 
-    report = run_feeds([news_site], settings, es)  # the cluster is back (directly, this time)
+    # The cluster is back (directly, this time); the dead run's lease has run out.
+    time.sleep(via_proxy.feed_lease_seconds)
+    report = run_feeds([news_site], settings, es)
     assert report.counts["entries.known"] == len(partial)
     assert report.counts["articles.new"] == 12 - len(partial)
     final = indexed(es, settings)

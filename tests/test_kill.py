@@ -1,4 +1,8 @@
-"""A run killed with SIGKILL mid-batch, then re-run, ends where an uninterrupted run ends."""
+"""A run killed with SIGKILL mid-batch, then re-run, ends where an uninterrupted run ends.
+
+The killed run leaves its lease on the feed (ingest.store.claim_feeds): a run started while
+it would still hold it skips the feed; once the lease has run out, unrenewed, the feed is free.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ PARAGRAPH = (
     "who had brought the people there and who was keeping them from crossing. "
 )
 ARTICLES = 16
+LEASE_SECONDS = 6
 
 
 def slow_page(request: Request) -> Response:
@@ -80,6 +85,7 @@ def test_sigkill_mid_run_then_rerun_matches_uninterrupted_run(
         "MEDIAMON_BATCH_SIZE": "4",
         "MEDIAMON_PER_HOST": "2",
         "MEDIAMON_EXTRACT_WORKERS": "1",
+        "MEDIAMON_FEED_LEASE_SECONDS": str(LEASE_SECONDS),
     }
     command = [sys.executable, "-m", "ingest.cli", "run", "--feeds", str(feeds_file), "--json"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -100,8 +106,15 @@ def test_sigkill_mid_run_then_rerun_matches_uninterrupted_run(
     process.wait()
     assert process.stderr is not None
     process.stderr.close()
+    killed_at = time.monotonic()
     interrupted = documents(es, settings)
     assert 0 < len(interrupted) < ARTICLES
+
+    blocked = run_feeds(load_feeds(feeds_file), settings, es)  # the dead run's lease holds
+    if time.monotonic() - killed_at < LEASE_SECONDS - 1:  # (unless this machine was slow)
+        assert blocked.counts["feeds.leased_elsewhere"] == 1
+        assert blocked.counts["feeds.polled"] == 0 and documents(es, settings) == interrupted
+    time.sleep(max(0.0, LEASE_SECONDS - (time.monotonic() - killed_at)))
 
     report = run_feeds(load_feeds(feeds_file), settings, es)
     assert report.counts["entries.known"] == len(interrupted)
