@@ -230,8 +230,8 @@ def batch_reports(es: Elasticsearch, names: store.IndexNames, run_id: str) -> in
 
 
 def check_first_two_runs(
-    airflow: Airflow, es: Elasticsearch, names: store.IndexNames, site: NewsSite,
-    webhook: WebhookReceiver, titles: list[str], label: str,
+    airflow: Airflow, es: Elasticsearch, names: store.IndexNames, webhook: WebhookReceiver,
+    titles: list[str], label: str,
 ) -> list[str]:  # fmt: skip
     """The scheduler's first run, then a triggered one; returns the hosts that ran batches."""
     first = finished_run(airflow, "media_monitoring", 1)
@@ -281,7 +281,7 @@ def test_local_executor(
     feeds_file, rules_file = write_config(tmp_path, news_site, webhook)
     airflow = bring_up(deployment, "LocalExecutor", redis_url, es_url, name, feeds_file,
                        rules_file)  # fmt: skip
-    check_first_two_runs(airflow, es, names, news_site, webhook, titles, "LocalExecutor")
+    check_first_two_runs(airflow, es, names, webhook, titles, "LocalExecutor")
 
 
 def test_celery_executor_two_workers_and_one_killed(
@@ -293,7 +293,7 @@ def test_celery_executor_two_workers_and_one_killed(
     feeds_file, rules_file = write_config(tmp_path, news_site, webhook)
     airflow = bring_up(deployment, "CeleryExecutor", redis_url, es_url, name, feeds_file,
                        rules_file)  # fmt: skip
-    hosts = check_first_two_runs(airflow, es, names, news_site, webhook, titles, "Celery")
+    hosts = check_first_two_runs(airflow, es, names, webhook, titles, "Celery")
     assert set(hosts) == {"worker-a", "worker-b"}, hosts
 
     # New articles whose pages are slow, so that a batch is still fetching when its worker
