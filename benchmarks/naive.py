@@ -20,9 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from elasticsearch import ApiError, Elasticsearch
 
-from ingest import dedupe, feeds, store
+from ingest import charset, dedupe, feeds, store
 from ingest.errors import ExtractionError
-from ingest.http import decode_html
 from ingest.models import Extraction, Feed, FeedEntry
 from ingest.pipeline import Candidate, _article
 from ingest.worker import analyse_page, tag_feed_text
@@ -65,7 +64,7 @@ def _index_one(
     candidate = Candidate(dedupe.document_id(canonical), canonical, entry, {entry.feed_name})
     response = _get(client, entry.url)
     fetched_at = datetime.now(UTC)
-    html = decode_html(response.content, response.charset_encoding)
+    html = charset.decode(response.content, response.charset_encoding)
     try:
         extraction, language = analyse_page(html, entry.url, entry.language)
         article = _article(candidate, extraction, language, fetched_at)

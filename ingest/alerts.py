@@ -84,7 +84,7 @@ SPIKE_KEYS = {"factor", "min_count"}
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _LANGUAGE = re.compile(r"^[a-z]{2}$")
 PERCOLATE_PAGE = 1000
-PENDING_ARTICLES_PAGE = 500
+PENDING_ARTICLES_PAGE = 100  # with their bodies (up to 200,000 characters each)
 DELIVERY_PAGE = 200
 LEASE_MARGIN = timedelta(minutes=2)  # stop sending this long before a lease runs out
 SPIKE_DAYS = 14
@@ -541,13 +541,15 @@ def record_hits(
     could not be written stays pending, and `record_missing_alerts` writes it later.
     """
     now = now or datetime.now(UTC)
-    hits = {
-        article.id: [
-            _hit(matches.rules[rule_id], article.id, article.to_document(), run_id, now)
-            for rule_id in matches.by_article.get(article.id, [])
-        ]
-        for article in articles
-    }
+    hits: dict[str, list[AlertHit]] = {}
+    for article in articles:
+        rule_ids = matches.by_article.get(article.id)
+        if rule_ids:  # only these were marked
+            document = article.to_document()
+            hits[article.id] = [
+                _hit(matches.rules[rule_id], article.id, document, run_id, now)
+                for rule_id in rule_ids
+            ]
     outcome = _create_alerts(es, names, hits)
     written = written or {}  # not those indexed meanwhile by another worker: its mark is its own
     _clear_pending(es, {i: written[i] for i in outcome.settled if i in written}, outcome)
