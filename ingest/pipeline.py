@@ -26,7 +26,7 @@ import contextlib
 import itertools
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -182,19 +182,74 @@ async def _run(
     due_only: bool,
 ) -> RunReport:
     lease = timedelta(seconds=settings.feed_lease_seconds)
+    async with _leased(es, names, feed_list, report, lease) as feed_list:
+        started = report.started_at
+        states = store.load_feed_states(es, names, [f.name for f in feed_list])
+        # Alerts an earlier run matched but could not write (blocked index, crash): now, so that
+        # this run delivers them with its own.
+        await asyncio.to_thread(alerts.record_missing_alerts, es, names, report.run_id, report)
+        async with HttpClient(settings.fetch, settings.egress_allow) as http:
+            progress.start("feeds", len(feed_list))
+            polled = await asyncio.gather(
+                *(
+                    _poll(http, feed, states, report, started, progress, due_only)
+                    for feed in feed_list
+                )
+            )
+            candidates = _merge_entries(_round_robin(polled), report)
+            _count_earlier_attempts(candidates.values(), states)
+            progress.start("articles", len(candidates))
+            run = _RunContext(
+                http,
+                es,
+                names,
+                executor,
+                report,
+                started,
+                progress,
+                pages=asyncio.Semaphore(
+                    settings.fetch.concurrency + 2 * worker.worker_count(settings.extract_workers)
+                ),
+                store_turn=asyncio.Lock(),
+                rollover=settings.rollover,
+            )
+            new_by_feed = await _ingest_all(list(candidates.values()), settings.batch_size, run)
+            if delivery is not None:
+                notifier = Notifier(http, delivery, settings.egress_allow)
+                await alerts.deliver_pending(es, names, notifier, report, owner=report.run_id)
+        _record_new_entries(states, new_by_feed, started)
+        _remember_page_retries(states, candidates.values(), run.deferred)
+        _forget_documents_after_failures(states, report)
+        store.save_feed_states(es, names, states.values())
+        # Known-id look-ups are searches: make this run's articles visible to the next run now,
+        # not after the refresh interval, so an immediate re-run fetches no page twice.
+        store.refresh(es, names)
+        report.finished_at = datetime.now(UTC)
+        store.save_run_report(es, names, report)
+        return report
+
+
+@contextlib.asynccontextmanager
+async def _leased(
+    es: Elasticsearch,
+    names: store.IndexNames,
+    feed_list: Sequence[Feed],
+    report: RunReport,
+    lease: timedelta,
+) -> AsyncIterator[list[Feed]]:
+    """The feeds of `feed_list` this run holds a lease on (`store.claim_feeds`), the others
+    counted as `feeds.leased_elsewhere`; the leases are renewed while the run lives and given
+    back if it stops before saving the feeds' state (which ends them otherwise)."""
     started = report.started_at
     claimed = store.claim_feeds(
         es, names, {f.name: f.url for f in feed_list}, report.run_id, started + lease, started
     )
     if len(claimed) < len(feed_list):  # another run is polling them now: its work, not ours
         report.count("feeds.leased_elsewhere", len(feed_list) - len(claimed))
-        feed_list = [f for f in feed_list if f.name in claimed]
     renewing = asyncio.create_task(_renew_leases(es, names, report, lease))
     try:
-        return await _run_claimed(
-            feed_list, settings, es, names, executor, progress, report, delivery, due_only=due_only
-        )
-    except BaseException:  # stopped before the feeds' states were saved: give them back
+        yield [f for f in feed_list if f.name in claimed]
+    except BaseException:
         with contextlib.suppress(StoreError):
             store.release_feeds(es, names, claimed, report.run_id)
         raise
@@ -213,62 +268,6 @@ async def _renew_leases(
             await asyncio.to_thread(store.renew_feeds, es, names, report.run_id, until)
         except StoreError:  # a busy cluster: two more renewals come before the lease ends
             report.count("feeds.lease_renewal_failed")
-
-
-async def _run_claimed(
-    feed_list: Sequence[Feed],
-    settings: Settings,
-    es: Elasticsearch,
-    names: store.IndexNames,
-    executor: Executor,
-    progress: Progress,
-    report: RunReport,
-    delivery: DeliverySettings | None,
-    *,
-    due_only: bool,
-) -> RunReport:
-    """The run over the feeds it holds the lease on (`store.claim_feeds`)."""
-    started = report.started_at
-    states = store.load_feed_states(es, names, [f.name for f in feed_list])
-    # Alerts an earlier run matched but could not write (blocked index, crash): now, so that
-    # this run delivers them with its own.
-    await asyncio.to_thread(alerts.record_missing_alerts, es, names, report.run_id, report)
-    async with HttpClient(settings.fetch, settings.egress_allow) as http:
-        progress.start("feeds", len(feed_list))
-        polled = await asyncio.gather(
-            *(_poll(http, feed, states, report, started, progress, due_only) for feed in feed_list)
-        )
-        candidates = _merge_entries(_round_robin(polled), report)
-        _count_earlier_attempts(candidates.values(), states)
-        progress.start("articles", len(candidates))
-        run = _RunContext(
-            http,
-            es,
-            names,
-            executor,
-            report,
-            started,
-            progress,
-            pages=asyncio.Semaphore(
-                settings.fetch.concurrency + 2 * worker.worker_count(settings.extract_workers)
-            ),
-            store_turn=asyncio.Lock(),
-            rollover=settings.rollover,
-        )
-        new_by_feed = await _ingest_all(list(candidates.values()), settings.batch_size, run)
-        if delivery is not None:
-            notifier = Notifier(http, delivery, settings.egress_allow)
-            await alerts.deliver_pending(es, names, notifier, report, owner=report.run_id)
-    _record_new_entries(states, new_by_feed, started)
-    _remember_page_retries(states, candidates.values(), run.deferred)
-    _forget_documents_after_failures(states, report)
-    store.save_feed_states(es, names, states.values())
-    # Known-id look-ups are searches: make this run's articles visible to the next run now,
-    # not after the refresh interval, so an immediate re-run fetches no page twice.
-    store.refresh(es, names)
-    report.finished_at = datetime.now(UTC)
-    store.save_run_report(es, names, report)
-    return report
 
 
 async def _poll(
