@@ -27,12 +27,12 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from elasticsearch import ApiError, Elasticsearch
+from elasticsearch import Elasticsearch
 
 from ingest.errors import ConfigError
 from ingest.search import SearchFilters, build_query, text_query
 from ingest.store import IndexNames
-from ingest.trends import bucket_time, date_histogram, explain_refusal, share
+from ingest.trends import aggregate_articles, bucket_time, date_histogram, share
 
 __all__ = [
     "BREAKDOWN_FIELDS",
@@ -148,7 +148,9 @@ def compare_queries(
         },
         "queries": per_query,
     }
-    body = _search(es, names, build_query("", filters), aggs, " / ".join(queries), interval)
+    body = aggregate_articles(
+        es, names, build_query("", filters), aggs, " / ".join(queries), interval
+    )
     result = body.get("aggregations", {})
     intervals = [
         Interval(
@@ -213,7 +215,9 @@ def breakdown(
             "source_includes": SAMPLE_FIELDS,
             "sort": ["_score", {"published_at": "desc"}],
         }
-    body = _search(es, names, build_query(query, filters), aggs, query, "day", sample, extra)
+    body = aggregate_articles(
+        es, names, build_query(query, filters), aggs, query, "day", sample, extra
+    )
     total = _total(body)
     result = body.get("aggregations", {})
     values_agg = result.get("values", {})
@@ -276,7 +280,7 @@ def significant_terms(
         }
     }
     matching = build_query(query, filters)
-    body = _search(es, names, matching, aggs, query, "day")
+    body = aggregate_articles(es, names, matching, aggs, query, "day")
     buckets = body.get("aggregations", {}).get("sample", {}).get("terms", {}).get("buckets", [])
     stories = _stories_of(es, names, matching, [str(b["key"]) for b in buckets], query)
     terms = [
@@ -307,7 +311,7 @@ def _stories_of(
         "filters": {"filters": {t: {"term": {"body": t}} for t in terms}},
         "aggs": {"best": {"top_hits": {"size": 5, "_source": {"includes": SAMPLE_FIELDS}}}},
     }
-    body = _search(es, names, matching, {"terms": per_term}, label, "day")
+    body = aggregate_articles(es, names, matching, {"terms": per_term}, label, "day")
     buckets = body.get("aggregations", {}).get("terms", {}).get("buckets", {})
     return {t: _one_per_story(b["best"]["hits"]["hits"]) for t, b in buckets.items()}
 
@@ -316,7 +320,7 @@ def _languages(
     es: Elasticsearch, names: IndexNames, query: str, filters: SearchFilters
 ) -> list[str]:
     aggs = {"languages": {"terms": {"field": "language", "size": 10}}}
-    body = _search(es, names, build_query(query, filters), aggs, query, "day")
+    body = aggregate_articles(es, names, build_query(query, filters), aggs, query, "day")
     return [str(b["key"]) for b in body["aggregations"]["languages"]["buckets"]]
 
 
@@ -357,31 +361,6 @@ def _one_per_story(hits: list[dict[str, Any]], limit: int = 3) -> list[dict[str,
 
 
 # -- one search -----------------------------------------------------------------------------
-
-
-def _search(
-    es: Elasticsearch,
-    names: IndexNames,
-    query: dict[str, Any],
-    aggs: dict[str, Any],
-    label: str,
-    interval: str,
-    size: int = 0,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    try:
-        # No retries on 503: Elasticsearch 7 answers "too many buckets" with one.
-        response = es.options(ignore_status=404, retry_on_status=()).search(
-            index=names.articles,
-            query=query,
-            size=size,
-            aggs=aggs,
-            track_total_hits=True,
-            **(extra or {}),
-        )
-    except ApiError as exc:
-        raise ConfigError(explain_refusal(label, interval, exc)) from None
-    return dict(response.body)
 
 
 def _total(body: dict[str, Any]) -> int:

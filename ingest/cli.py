@@ -16,7 +16,7 @@ from rich.progress import Progress as RichProgressBar
 from rich.table import Table
 
 from ingest import cli_attention, embedded, store
-from ingest.cli_attention import coverage_filters, interval_option
+from ingest.cli_attention import coverage_filters, interval_option, output_format
 from ingest.config import DEFAULT_ES_PORT, Settings, parse_cidrs
 from ingest.errors import MediamonError
 from ingest.models import RunReport
@@ -618,7 +618,7 @@ def trend(
     request = TrendRequest(
         query, interval, by, since, until, top, normalize, languages, sources, feeds
     )
-    output = "json" if as_json else output
+    output = output_format(output, as_json)
     client = store.connect(settings)
     found = coverage_trend(client, store.IndexNames(settings.index_prefix), request)
     if output == "json":

@@ -18,7 +18,7 @@ from ingest import store
 from ingest.config import Settings
 from ingest.search import SearchFilters
 
-__all__ = ["breakdown", "compare", "coverage_filters", "interval_option", "terms"]
+__all__ = ["breakdown", "compare", "coverage_filters", "interval_option", "output_format", "terms"]
 
 console = Console()
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,7 +49,7 @@ def _filters(options: dict[str, Any]) -> SearchFilters:
 
 
 def _output_option(command: F) -> F:
-    """--format table|json|csv, and --json as the other commands have it (`_output` reads
+    """--format table|json|csv, and --json as the other commands have it (`output_format` reads
     both)."""
     command = click.option("--json", "as_json", is_flag=True, help="Same as --format json.")(
         command
@@ -63,7 +63,8 @@ def _output_option(command: F) -> F:
     )(command)
 
 
-def _output(output: str, as_json: bool) -> str:
+def output_format(output: str, as_json: bool) -> str:
+    """--format's value, or json when --json was given."""
     return "json" if as_json else output
 
 
@@ -106,7 +107,7 @@ def compare(
         plot_comparison,
     )
 
-    output = _output(output, as_json)
+    output = output_format(output, as_json)
     named = parse_named_queries(queries)
     client = store.connect(settings)
     found = compare_queries(client, _names(settings), named, interval, _filters(filters))
@@ -158,7 +159,7 @@ def breakdown(
         sample_table,
     )
 
-    output = _output(output, as_json)
+    output = output_format(output, as_json)
     client = store.connect(settings)
     found = count_by(client, _names(settings), query, by, _filters(filters), top, sample)
     if output == "json":
@@ -203,7 +204,7 @@ def terms(
     from ingest.attention import significant_terms
     from ingest.attention_output import terms_csv, terms_json, terms_table
 
-    output = _output(output, as_json)
+    output = output_format(output, as_json)
     client = store.connect(settings)
     total, found = significant_terms(
         client, _names(settings), query, _filters(filters), size, sample

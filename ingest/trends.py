@@ -40,6 +40,7 @@ __all__ = [
     "INTERVALS",
     "Trend",
     "TrendRequest",
+    "aggregate_articles",
     "coverage_trend",
     "plot_png",
     "render_table",
@@ -138,7 +139,8 @@ def coverage_trend(es: Elasticsearch, names: IndexNames, request: TrendRequest) 
             "terms": {"field": BY_FIELDS[request.by], "size": request.top},
             "aggs": {"over_time": {"date_histogram": histogram}},
         }
-    body = _aggregate(es, names, request, build_query(request.query, request.filters), aggs)
+    query = build_query(request.query, request.filters)
+    body = aggregate_articles(es, names, query, aggs, request.query, request.interval)
     trend = _trend(request, body)
     if request.normalize:
         _add_denominators(es, names, trend, histogram)
@@ -158,20 +160,30 @@ def date_histogram(interval: str, since: str | None, until: str | None) -> dict[
     return histogram
 
 
-def _aggregate(
+def aggregate_articles(
     es: Elasticsearch,
     names: IndexNames,
-    request: TrendRequest,
     query: dict[str, Any],
     aggs: dict[str, Any],
+    label: str,
+    interval: str,
+    size: int = 0,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """One search of the articles with aggregations (and `size` hits, `extra` arguments); a
+    refusal becomes a ConfigError naming `label` (the query) and `interval`."""
     try:
         # No retries on 503: Elasticsearch 7 answers "too many buckets" with one.
         response = es.options(ignore_status=404, retry_on_status=()).search(
-            index=names.articles, query=query, size=0, aggs=aggs, track_total_hits=True
+            index=names.articles,
+            query=query,
+            size=size,
+            aggs=aggs,
+            track_total_hits=True,
+            **(extra or {}),
         )
     except ApiError as exc:
-        raise ConfigError(explain_refusal(request.query, request.interval, exc)) from None
+        raise ConfigError(explain_refusal(label, interval, exc)) from None
     return dict(response.body)
 
 
@@ -189,7 +201,8 @@ def _add_denominators(
             "terms": {"field": BY_FIELDS[str(request.by)], "include": shown, "size": len(shown)},
             "aggs": {"over_time": {"date_histogram": histogram}},
         }
-    body = _aggregate(es, names, request, build_query("", request.filters), aggs)
+    whole_query = build_query("", request.filters)
+    body = aggregate_articles(es, names, whole_query, aggs, request.query, request.interval)
     whole = _trend(replace(request, normalize=False), body)
     at = {b.key: b for b in whole.buckets}
     for bucket in trend.buckets:
