@@ -34,7 +34,9 @@ from ingest.errors import ConfigError
 
 __all__ = ["QuerySyntaxError", "proximity_query", "syntax_problem", "uses_proximity"]
 
-_QUOTED = re.compile(r'"(?:\\.|[^"\\])*"?')
+_QUOTED = re.compile(r'"(?:\\.|[^"\\])*"?')  # closed or not: what `uses_proximity` skips
+_CLOSED_PHRASE = re.compile(r'"(?:\\.|[^"\\])*"')
+_RANGE_END = re.compile(r"[\]}]")
 _PROXIMITY = re.compile(r"(?:^|[\s()])O?NEAR/")
 _NEAR = re.compile(r"^(O?)NEAR/(\d*)([A-Za-z]*)$")
 _PHRASE_SUFFIX = re.compile(r"(~\d*(?:\.\d+)?)?(\^\d+(?:\.\d+)?)?")
@@ -86,7 +88,7 @@ def proximity_query(
 
 @dataclass(frozen=True)
 class _Token:
-    kind: str  # ( ) AND OR NOT NEAR - + PHRASE TERM END
+    kind: str  # ( ) AND OR NOT NEAR + PHRASE TERM END (`-` and `!` are NOT)
     text: str
     start: int  # 0-based offsets into the query
     end: int
@@ -121,9 +123,8 @@ def _tokens(query: str) -> list[_Token]:
 
 
 def _phrase(query: str, start: int) -> _Token:
-    match = _QUOTED.match(query, start)
-    assert match is not None  # a quote always starts one
-    if not match.group().endswith('"') or match.end() == start + 1:
+    match = _CLOSED_PHRASE.match(query, start)
+    if match is None:
         raise QuerySyntaxError('this " is never closed', start + 1)
     suffix = _PHRASE_SUFFIX.match(query, match.end())
     end = suffix.end() if suffix else match.end()
@@ -137,7 +138,7 @@ def _term_end(query: str, start: int) -> int:
         if query[i] == "\\":
             i += 1
         elif query[i] in "[{":
-            close = re.compile(r"[\]}]").search(query, i)
+            close = _RANGE_END.search(query, i)
             i = close.start() if close else len(query) - 1
         i += 1
     return min(i, len(query))

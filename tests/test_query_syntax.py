@@ -106,6 +106,7 @@ def test_boosts_follow_the_query_string_fields() -> None:
         ("vlucht* NEAR/3 grens", 1, "fields, wildcards"),
         ('"Poolse grens"~2 NEAR/3 kamp', 1, '"..."~n'),
         ('kamp NEAR/3 "Poolse grens', 13, "never closed"),
+        ('kamp NEAR/3 "Poolse grens\\"', 13, "never closed"),  # an escaped " closes nothing
         ("title:(a NEAR/3 b)", 1, "NEAR inside title:( )"),
         ("a NEAR/3 b OR", 14, "found the end of the query"),
         ("a NEAR/1000 b", 3, "at most NEAR/100"),
