@@ -53,6 +53,7 @@ from ingest.errors import ConfigError, FetchError, StoreError
 from ingest.http import HttpClient
 from ingest.models import AlertHit, Article, RunReport
 from ingest.notify import DeliverySettings, Notifier, Target, parse_targets, redact
+from ingest.query_syntax import QuerySyntaxError, syntax_problem
 from ingest.search import SearchHit, date_bound, search_hit, text_query
 from ingest.store import IndexNames
 
@@ -220,6 +221,8 @@ def _parse_rule(item: Any, position: int) -> tuple[Rule | None, list[str]]:
     query = item.get("query")
     if not isinstance(query, str) or not query.strip():
         problems.append(f"{label}: missing query")
+    elif problem := syntax_problem(query.strip()):  # NEAR/n; Elasticsearch judges the rest
+        problems.append(f"{label}: {problem}")
     name = item.get("name", "")
     if not isinstance(name, str):
         problems.append(f"{label}: name must be a string")
@@ -291,6 +294,8 @@ def _server_verdict(es: Elasticsearch, names: IndexNames, rule: Rule) -> str | N
         response = es.indices.validate_query(
             index=names.rules, query=rule.percolator_query(), explain=True
         )
+    except QuerySyntaxError as exc:  # a NEAR query, parsed before it is sent
+        return str(exc)
     except ApiError as exc:
         return f"query refused by Elasticsearch: {exc.message}"
     for explanation in response.get("explanations", []):

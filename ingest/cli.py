@@ -176,7 +176,8 @@ def search(
     limit: int,
     as_json: bool,
 ) -> None:
-    """Search articles with Kibana's query-string syntax, e.g. '"Poolse grens" OR vluchteling'."""
+    """Search articles with Kibana's query-string syntax, e.g. '"Poolse grens" OR vluchteling',
+    plus NEAR/n and ONEAR/n proximity: 'vluchteling NEAR/5 grens' (README, "Query syntax")."""
     from ingest.search import SearchFilters, search_articles
 
     client = store.connect(settings)

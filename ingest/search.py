@@ -3,7 +3,8 @@
 Queries use the query-string syntax Kibana users already write (`"Poolse grens" OR
 Loekasjenko`), over the language-neutral text fields and their per-language copies under
 `text` (each article fills its own language's), so a Dutch query is stemmed the Dutch way
-(`vluchteling` finds *vluchtelingen*).
+(`vluchteling` finds *vluchtelingen*). The `NEAR/n` and `ONEAR/n` proximity that users of
+monitoring tools write is added by `ingest.query_syntax`, over the same fields.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Any
 from elasticsearch import BadRequestError, Elasticsearch
 
 from ingest.errors import ConfigError
-from ingest.store import IndexNames
+from ingest.language_groups import NEUTRAL
+from ingest.query_syntax import proximity_query, uses_proximity
+from ingest.store import IndexNames, article_groups
 
 # Neutral fields plus their per-language copies (see mappings/articles.json).
 TEXT_FIELDS = ["title^3", "text.*.title^2", "summary^1.5", "text.*.summary", "body", "text.*.body"]
@@ -48,7 +51,16 @@ class SearchHit:
 
 
 def text_query(query: str) -> dict[str, Any]:
-    """The query-string query over every text field; also used by alert rules."""
+    """The query over every text field; also used by alert rules. A query with NEAR/ONEAR
+    is translated by `ingest.query_syntax` (and may raise its `QuerySyntaxError`); any other
+    is one query-string query."""
+    if uses_proximity(query):
+        return proximity_query(query, proximity_fields(), query_string)
+    return query_string(query)
+
+
+def query_string(query: str) -> dict[str, Any]:
+    """Kibana's query-string syntax over every text field."""
     return {
         "query_string": {
             "query": query,
@@ -57,6 +69,18 @@ def text_query(query: str) -> dict[str, Any]:
             "lenient": True,
         }
     }
+
+
+def proximity_fields() -> dict[str, float]:
+    """`TEXT_FIELDS` with each `text.*` spelled out per language group: an intervals query
+    (a NEAR) names one field."""
+    groups = [group for group in article_groups() if group != NEUTRAL]
+    fields: dict[str, float] = {}
+    for pattern in TEXT_FIELDS:
+        name, _, boost = pattern.partition("^")
+        for field_name in [name.replace("*", g) for g in groups] if "*" in name else [name]:
+            fields[field_name] = float(boost or 1)
+    return fields
 
 
 def build_query(query: str, filters: SearchFilters) -> dict[str, Any]:
