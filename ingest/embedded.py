@@ -39,6 +39,9 @@ RUNNER = ("org.codelibs", "elasticsearch-cluster-runner", "7.10.2.0")
 MAIN_CLASS = "org.codelibs.elasticsearch.runner.ElasticsearchClusterRunner"
 DEFAULT_HEAP = "1g"
 START_TIMEOUT = 180.0
+# The runner's command line cannot raise its highest HTTP port (it asks for "The http port
+# N is unavailable" above it), so ports past this one are refused before Java starts.
+MAX_PORT = 9299
 
 POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -117,6 +120,11 @@ def start(home: Path, port: int = 9200, heap: str = DEFAULT_HEAP) -> EmbeddedSta
     Two callers at once (two test sessions, a demo and a test) must not both start a node
     on one data folder: the second waits on a file lock, then finds the first one's node.
     """
+    if not 1024 < port <= MAX_PORT:
+        raise EmbeddedError(
+            f"the embedded node cannot serve port {port}: its runner takes ports up to"
+            f" {MAX_PORT} (pick one such as 9200-{MAX_PORT})"
+        )
     es_dir(home).mkdir(parents=True, exist_ok=True)
     with (es_dir(home) / "start.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
