@@ -71,15 +71,13 @@ class StopRequest:
         assert self._event is not None, "StopRequest.bind() first"
         task = asyncio.ensure_future(work)
         stop = asyncio.ensure_future(self._event.wait())
-        await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
-        if task.done():
-            return task.result()
-        task.cancel()
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:  # the stop came first, or this coroutine is cancelled itself
+            stop.cancel()
+            task.cancel()  # (nothing, if it is done)
         await asyncio.wait({task})
-        if not task.cancelled():
-            task.exception()  # it ended meanwhile: its outcome is abandoned with it
-        return None
+        return None if task.cancelled() else task.result()
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ A real `mediamon run` with two extraction processes reads a local site whose pag
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -28,6 +29,7 @@ from slow_site import ARTICLES, documents, serve_dispatches, start_run, wait_unt
 from ingest import store
 from ingest.config import Settings
 from ingest.feeds import load_feeds
+from ingest.interrupt import StopRequest
 from ingest.models import RunReport
 from ingest.pipeline import run_feeds
 
@@ -177,3 +179,16 @@ def test_a_run_puts_back_the_signal_handlers_it_found(
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_work_in_flight_is_abandoned_at_the_stop_request_and_finished_work_kept() -> None:
+    async def scenario() -> tuple[str | None, str | None, bool]:
+        stop = StopRequest()
+        stop.bind()
+        done = await stop.unless_stopped(asyncio.sleep(0, result="fetched"))
+        slow = asyncio.ensure_future(asyncio.sleep(60, result="too late"))
+        asyncio.get_running_loop().call_later(0.05, stop.ask, signal.SIGTERM)
+        abandoned = await stop.unless_stopped(slow)
+        return done, abandoned, slow.cancelled()
+
+    assert asyncio.run(scenario()) == ("fetched", None, True)
