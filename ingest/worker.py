@@ -87,6 +87,10 @@ def extraction_pool(configured_workers: int) -> Iterator[Executor]:
             max_workers=workers, mp_context=context, initializer=_start_worker
         ) as executor,
     ):
+        # Start the forkserver now, not at the first page: starting it blocks the caller until
+        # it has loaded trafilatura and the language model (seconds, more on a busy machine),
+        # which inside the run's event loop froze the pages being fetched until they timed out.
+        executor.submit(os.getpid).result()
         yield executor
 
 
