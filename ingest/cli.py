@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from rich.table import Table
 from ingest import cli_attention, embedded, store
 from ingest.cli_attention import coverage_filters, interval_option, output_format
 from ingest.config import DEFAULT_ES_PORT, Settings, parse_cidrs
-from ingest.errors import MediamonError
+from ingest.errors import MediamonError, RunInterrupted
 from ingest.models import RunReport
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,11 +27,18 @@ console = Console()
 
 
 class _Group(click.Group):
-    """Turns mediamon's own errors into one clear line and a non-zero exit, not a traceback."""
+    """Turns mediamon's own errors into one clear line and a non-zero exit, not a traceback;
+    an interrupted command (Ctrl-C, SIGTERM during a run) exits with the shell's 128 + n."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except RunInterrupted as exc:
+            click.echo(f"Interrupted: {exc}", err=True)
+            ctx.exit(exc.exit_status)
+        except KeyboardInterrupt:  # Ctrl-C outside a run's own handling (ingest.interrupt)
+            click.echo("Interrupted (SIGINT)", err=True)
+            ctx.exit(128 + signal.SIGINT)
         except MediamonError as exc:
             raise click.ClickException(str(exc)) from None
 

@@ -8,6 +8,7 @@
     │   └── PermanentFetchError   404, not HTML, too large, robots, egress refused: skip, record why
     ├── ExtractionError      a page was fetched but yielded no article text (permanent)
     ├── StoreError           Elasticsearch refused or failed an operation (transient if it is away)
+    ├── RunInterrupted       a run stopped by SIGINT or SIGTERM, its report stored
     └── EmbeddedError        the local Elasticsearch could not be set up, started or stopped
 
 Every error that makes the pipeline skip an item has a short `reason` (``http_404``,
@@ -94,6 +95,22 @@ class StoreError(MediamonError):
 
 def _store_error(message: str, transient: bool, reason: str) -> StoreError:
     return StoreError(message, transient=transient, reason=reason)
+
+
+class RunInterrupted(MediamonError):
+    """A run stopped early because it was asked to (SIGINT, SIGTERM), its report stored as
+    interrupted. The message is the one line to show; `exit_status` is the shell's 128 + n."""
+
+    def __init__(self, message: str, signal_number: int) -> None:
+        self.signal_number = signal_number
+        super().__init__(message, signal_number)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signal_number
 
 
 class EmbeddedError(MediamonError):

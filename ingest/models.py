@@ -264,6 +264,7 @@ class RunReport:
         "entries.deferred",  # page failed transiently: not indexed, tried again next run
         "entries.dead_lettered",  # refused by Elasticsearch with a 4xx: in the dead letters
         "entries.index_failed",  # not written for another reason: tried again next run
+        "entries.interrupted",  # not fetched when SIGINT/SIGTERM stopped the run: next run
     )
 
     run_id: str
@@ -274,6 +275,8 @@ class RunReport:
     by_language: Counter[str] = field(default_factory=Counter)
     by_source: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)  # a sample of messages, for humans
+    status: str = "completed"  # or "interrupted": stopped early by a signal (ingest.interrupt)
+    interrupted_by: str | None = None  # SIGINT, SIGTERM
 
     def count(self, key: str, n: int = 1) -> None:
         self.counts[key] += n
@@ -312,6 +315,8 @@ class RunReport:
             "by_language": dict(self.by_language),
             "by_source": dict(self.by_source),
             "errors": self.errors,
+            "status": self.status,
+            "interrupted_by": self.interrupted_by,
         }
 
 

@@ -11,12 +11,17 @@
       ─▶ record alert hits (create-only)
       ─▶ deliver pending alerts (earlier failures first) ─▶ feed state ─▶ RunReport
 
+SIGINT or SIGTERM stops a run early (`ingest.interrupt`): no batch starts, pages not yet
+fetched are abandoned (entries.interrupted), the batches in flight store what they extracted;
+then the report is stored as interrupted, the feeds' leases are given back and their state is
+left as it was, so the next run reads their entries again and takes up the rest.
+
 The CLI and the Airflow DAGs both call `run_feeds`; neither re-implements a stage.
 Every entry ends up counted (`RunReport.accounted_entries`): entries.seen ==
 entries.merged + entries.known + articles.new + entries.deferred + entries.dead_lettered +
-entries.index_failed + entries skipped by reason (failures "entry:*"). Deferred articles
-(page failed for a passing reason) and failed writes are tried again by the next poll;
-dead-lettered articles (refused with a 4xx) are not.
+entries.index_failed + entries.interrupted + entries skipped by reason (failures "entry:*").
+Deferred articles (page failed for a passing reason), failed writes and interrupted entries
+are tried again by the next poll; dead-lettered articles (refused with a 4xx) are not.
 """
 
 from __future__ import annotations
@@ -34,9 +39,15 @@ from typing import Protocol
 
 from elasticsearch import Elasticsearch
 
-from ingest import alerts, dates, dedupe, feeds, malloc, polling, store, stories, worker
+from ingest import alerts, dates, dedupe, feeds, interrupt, malloc, polling, store, stories, worker
 from ingest.config import RolloverLimits, Settings
-from ingest.errors import ExtractionError, FetchError, StoreError, TransientFetchError
+from ingest.errors import (
+    ExtractionError,
+    FetchError,
+    RunInterrupted,
+    StoreError,
+    TransientFetchError,
+)
 from ingest.http import FeedResponse, HttpClient
 from ingest.language import count_words
 from ingest.models import Article, Extraction, Feed, FeedEntry, FeedState, LanguageTag, RunReport
@@ -88,6 +99,7 @@ class _RunContext:
     pages: asyncio.Semaphore
     store_turn: asyncio.Lock  # batches are stored one at a time, in order
     rollover: RolloverLimits  # when the next article index starts (checked before each batch)
+    stop: interrupt.StopRequest  # SIGINT/SIGTERM: take no new work
     # Ids of the articles whose page failed transiently: not indexed, tried again next run.
     deferred: set[str] = field(default_factory=set)
     # Articles written but maybe not yet searchable: story candidates for the next batches.
@@ -136,7 +148,10 @@ def run_feeds(
     started = datetime.now(UTC)
     report = RunReport(run_id=run_id or _new_run_id(started), started_at=started)
     try:
-        with worker.extraction_pool(settings.extract_workers) as executor:
+        with (
+            interrupt.stop_on_signals() as stop,
+            worker.extraction_pool(settings.extract_workers) as executor,
+        ):
             return asyncio.run(
                 _run(
                     feed_list,
@@ -147,6 +162,7 @@ def run_feeds(
                     progress or _NoProgress(),
                     report,
                     delivery,
+                    stop,
                     due_only=due_only,
                 )
             )
@@ -154,6 +170,27 @@ def run_feeds(
         if not exc.transient:
             raise
         raise StoreError(stopped(report, exc), transient=True, reason=exc.reason) from None
+
+
+def _interrupted(
+    es: Elasticsearch, names: store.IndexNames, report: RunReport, stop: interrupt.StopRequest
+) -> RunInterrupted:
+    """Store the report of a run stopped by a signal; the error that says so in one line.
+
+    The feeds' state is not saved: their entries not indexed are not remembered as seen, so
+    the next run reads them again, finds the ones indexed here known and fetches the rest."""
+    stop.honoured = True
+    store.refresh(es, names)  # the next run's look-ups must see what this one indexed
+    report.status, report.interrupted_by = "interrupted", stop.signal_name
+    report.finished_at = datetime.now(UTC)
+    store.save_run_report(es, names, report)
+    left = report.counts["entries.interrupted"]
+    message = (
+        f"run {report.run_id} interrupted by {stop.signal_name} | done: "
+        f"{report.counts['articles.new']} new articles, {report.counts['entries.known']} known "
+        f"| left for the next run: {left} entries | report stored in {names.runs}"
+    )
+    return RunInterrupted(message, stop.signal_number or 0)
 
 
 def stopped(report: RunReport, cause: StoreError) -> str:
@@ -178,9 +215,11 @@ async def _run(
     progress: Progress,
     report: RunReport,
     delivery: DeliverySettings | None,
+    stop: interrupt.StopRequest,
     *,
     due_only: bool,
 ) -> RunReport:
+    stop.bind()
     lease = timedelta(seconds=settings.feed_lease_seconds)
     async with _leased(es, names, feed_list, report, lease) as feed_list:
         started = report.started_at
@@ -212,11 +251,14 @@ async def _run(
                 ),
                 store_turn=asyncio.Lock(),
                 rollover=settings.rollover,
+                stop=stop,
             )
             new_by_feed = await _ingest_all(list(candidates.values()), settings.batch_size, run)
-            if delivery is not None:
+            if delivery is not None and not stop.requested:  # pending ones wait for the next run
                 notifier = Notifier(http, delivery, settings.egress_allow)
                 await alerts.deliver_pending(es, names, notifier, report, owner=report.run_id)
+        if stop.requested:  # raised inside the leases: they are given back
+            raise _interrupted(es, names, report, stop)
         _record_new_entries(states, new_by_feed, started)
         _remember_page_retries(states, candidates.values(), run.deferred)
         _forget_documents_after_failures(states, report)
@@ -463,10 +505,14 @@ async def _ingest_all(candidates: list[Candidate], size: int, run: _RunContext) 
         finally:
             slots.release()
 
+    batches = list(_batches(candidates, size))
     try:
         async with asyncio.TaskGroup() as group:
-            for batch in _batches(candidates, size):
+            for n, batch in enumerate(batches):
                 await slots.acquire()
+                if run.stop.requested:  # no new batch: these are left for the next run
+                    run.report.count("entries.interrupted", sum(map(len, batches[n:])))
+                    break
                 group.create_task(ingest(batch))
     except BaseExceptionGroup as failed:  # the first batch's error, as a sequential run gave
         raise failed.exceptions[0] from None
@@ -651,6 +697,9 @@ async def _build_article(candidate: Candidate, run: _RunContext) -> Article | No
     unless it failed transiently and has attempts left: then None, and it is deferred."""
     try:
         async with run.pages:
+            if run.stop.requested:
+                run.report.count("entries.interrupted")
+                return None
             return await _fetch_and_extract(candidate, run)
     finally:
         run.progress.advance("articles")
@@ -664,7 +713,7 @@ async def _fetch_and_extract(candidate: Candidate, run: _RunContext) -> Article 
         reason = entry.link_problem or "entry:no_link"
         return await _feed_only(candidate, reason, None, loop, executor)
     try:
-        page = await run.http.fetch_page(entry.url)
+        page = await run.stop.unless_stopped(run.http.fetch_page(entry.url))
     except FetchError as exc:
         report.count("pages.failed")
         report.fail(f"page:{exc.reason}", str(exc))
@@ -673,6 +722,9 @@ async def _fetch_and_extract(candidate: Candidate, run: _RunContext) -> Article 
             run.deferred.add(candidate.id)
             return None
         return await _feed_only(candidate, f"page:{exc.reason}", None, loop, executor)
+    if page is None:  # abandoned half-fetched
+        report.count("entries.interrupted")
+        return None
     report.count("pages.fetched")
     try:
         extraction, language = await loop.run_in_executor(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -70,7 +71,8 @@ def extraction_pool(configured_workers: int) -> Iterator[Executor]:
     It works however this process was started: by a console script (`airflow`, whose
     `__main__` the workers never re-run: see `ingest.worker_preload`), in a task process of
     any Airflow executor, or inside a daemonic Celery prefork worker (see `_children_allowed`).
-    The workers exit when this process does, even when it is killed (`_exit_with_owner`).
+    The workers exit when this process does, even when it is killed (`_exit_with_owner`),
+    and leave SIGINT and SIGTERM to it (`_leave_signals_to_owner`).
     """
     workers = worker_count(configured_workers)
     if workers == 1:
@@ -82,9 +84,13 @@ def extraction_pool(configured_workers: int) -> Iterator[Executor]:
     with (
         _children_allowed(),
         ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_exit_with_owner
+            max_workers=workers, mp_context=context, initializer=_start_worker
         ) as executor,
     ):
+        # Start the forkserver now, not at the first page: starting it blocks the caller until
+        # it has loaded trafilatura and the language model (seconds, more on a busy machine),
+        # which inside the run's event loop froze the pages being fetched until they timed out.
+        executor.submit(os.getpid).result()
         yield executor
 
 
@@ -122,9 +128,25 @@ def _children_allowed() -> Iterator[None]:
         mp_process._current_process = process  # type: ignore[attr-defined]
 
 
+def _start_worker() -> None:
+    """Initializer of every pool process."""
+    _leave_signals_to_owner()
+    _exit_with_owner()
+
+
+def _leave_signals_to_owner() -> None:
+    """Ignore SIGINT and SIGTERM: the owner decides how its run stops (`ingest.interrupt`).
+
+    Ctrl-C sends SIGINT to the whole process group, and systemd SIGTERM to the whole cgroup:
+    a worker that died of it (printing a KeyboardInterrupt traceback) would break the pool
+    under the pages the owner lets finish. The forkserver ignores SIGINT itself but restores
+    the default in the processes it forks."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
+
+
 def _exit_with_owner() -> None:
-    """Initializer of every pool process: exit as soon as the process that owns the pool
-    is gone, killed or not.
+    """Exit as soon as the process that owns the pool is gone, killed or not.
 
     A worker would otherwise outlive it, waiting on its task queue (whose write end it
     holds itself), and keep the forkserver alive too (each worker holds the pipe whose

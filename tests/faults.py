@@ -6,6 +6,7 @@ bulk item errors stay real; the proxy only adds what a busy or failing cluster d
     with EsFaultProxy(es_url) as proxy:
         proxy.reject_next("/_bulk", times=2, status=429)   # cluster too busy, twice
         proxy.go_away()                                    # connections refused from now on
+        proxy.hang()                                       # requests unanswered from now on
         proxy.corrupt_document(doc_id, {"published_at": "not a date"})  # a real 400 item
 
 Binds 127.0.0.1 only.
@@ -43,6 +44,8 @@ class EsFaultProxy:
         self._lock = threading.Lock()
         self._rejections: list[tuple[str, int, str]] = []  # (path fragment, status, type)
         self._vanish_on: str | None = None
+        self._hanging = threading.Event()
+        self._closed = threading.Event()
         self._bodies = threading.local()  # the body of the rejection taken, per handler thread
         self._corruptions: dict[str, dict[str, object]] = {}  # doc id -> fields to set
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -103,6 +106,11 @@ class EsFaultProxy:
         self._server.shutdown()
         self._server.server_close()
 
+    def hang(self) -> None:
+        """Leave every request from now on unanswered, on open connections too, as a stuck
+        cluster does, until the proxy is closed (then their connections drop)."""
+        self._hanging.set()
+
     def __enter__(self) -> EsFaultProxy:
         self._thread.start()
         return self
@@ -110,6 +118,7 @@ class EsFaultProxy:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._closed.set()
         with contextlib.suppress(OSError):  # already gone
             self.go_away()
 
@@ -142,6 +151,11 @@ class EsFaultProxy:
                 body = self.rfile.read(length) if length else None
                 with proxy._lock:
                     proxy.requests[f"{self.command} {self.path.split('?')[0]}"] += 1
+                if proxy._hanging.is_set():
+                    proxy._closed.wait()
+                    self.close_connection = True
+                    self.connection.close()
+                    return
                 if proxy._vanish_on and proxy._vanish_on in self.path:
                     # Refuse new connections, and drop this one without a word.
                     threading.Thread(target=proxy.go_away, daemon=True).start()

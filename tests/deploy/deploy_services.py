@@ -209,6 +209,10 @@ class NewsSite(ThreadingHTTPServer):
 
     daemon_threads = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that hung up
+            super().handle_error(request, client_address)
+
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _SiteHandler)
         self.pages: dict[str, tuple[bytes, str, float]] = {}

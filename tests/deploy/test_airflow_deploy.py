@@ -6,7 +6,10 @@ command as the official image does, the embedded Elasticsearch, feeds and pages 
 here and served locally, alerts sent to a local webhook. The DAGs start unpaused, so the
 scheduler's own first run of `media_monitoring` must succeed on the first attempt of every
 task, with the default extraction workers (processes); a triggered second run adds nothing.
-With Celery both workers take batches, and a worker killed (SIGKILL, with everything it
+With the LocalExecutor, a batch's task process sent SIGTERM mid-batch (as the task supervisor
+forwards a pod's or a worker's shutdown) stops cleanly: its report is stored as interrupted,
+no process of it is left, Airflow retries the batch, and the retry completes it without
+duplicates. With Celery both workers take batches, and a worker killed (SIGKILL, with everything it
 started) in the middle of a batch loses nothing and duplicates nothing once the batch is
 retried on the other. Run times are printed (`make test-deploy` shows them).
 """
@@ -14,7 +17,9 @@ retried on the other. Run times are printed (`make test-deploy` shows them).
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import subprocess
 import time
 import urllib.request
@@ -23,6 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import yaml
 from deploy_services import BIN, Airflow, NewsSite, WebhookReceiver, free_port, wait_for
@@ -30,6 +36,7 @@ from elasticsearch import Elasticsearch
 
 from ingest import store
 from ingest.config import Settings
+from ingest.orchestration import batch_run_id
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -241,8 +248,8 @@ def check_first_two_runs(
     batches = [i for i in instances if i[0] == "ingest_batch"]
     assert len(batches) == len(HOSTS)
     stored = articles(es, names)
-    assert sorted(stored.values()) == sorted(titles)
     report = run_report(es, names, first[0])
+    assert sorted(stored.values()) == sorted(titles), (report["counts"], report["failures"])
     assert report["counts"]["articles.new"] == len(titles)
     assert batch_reports(es, names, first[0]) == len(HOSTS)
     alerted = sorted(t for t in titles if "Kordon" in t)
@@ -282,6 +289,53 @@ def test_local_executor(
     airflow = bring_up(deployment, "LocalExecutor", redis_url, es_url, name, feeds_file,
                        rules_file)  # fmt: skip
     check_first_two_runs(airflow, es, names, webhook, titles, "LocalExecutor")
+
+    # Six new slow pages per feed: four are fetched at once (MEDIAMON_PER_HOST), so the last
+    # two are still being fetched when the batch's extraction processes are up.
+    titles += publish(news_site, ARTICLES_PER_FEED, 6, delay=5.0)
+    trigger(airflow)
+    run_id, map_index, pid, tree = wait_for("a batch extracting", lambda: a_batch_extracting(
+        airflow, runs(airflow, "media_monitoring")[-1][0]), timeout=300, every=0.5)  # fmt: skip
+    os.kill(pid, signal.SIGTERM)
+    _, alive = psutil.wait_procs([psutil.Process(pid), *tree], timeout=60)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], "processes left behind"
+
+    def batch_ended() -> str | None:
+        state = str(airflow.query("SELECT state FROM task_instance WHERE dag_id = "
+            "'media_monitoring' AND run_id = %s AND task_id = 'ingest_batch' AND map_index = %s",
+            run_id, map_index)[0][0])  # fmt: skip
+        return None if state == "running" else state
+
+    state = wait_for("Airflow to see the batch end", batch_ended, timeout=120)
+    assert state == "up_for_retry", state  # retry_delay: a minute, so its report is still ours
+    report = run_report(es, names, batch_run_id(run_id, map_index))
+    assert report["status"] == "interrupted" and report["interrupted_by"] == "SIGTERM", report
+    third = finished_run(airflow, "media_monitoring", 3)
+    instances = task_instances(airflow, third[0])
+    assert third[2] == "success", instances
+    retried = next(i for i in instances if i[0] == "ingest_batch" and i[1] == map_index)
+    assert retried[3] == 2, retried
+    assert sorted(articles(es, names).values()) == sorted(titles)  # nothing lost, none twice
+    left = report["counts"].get("entries.interrupted", 0)
+    print(f"[LocalExecutor] third run, a batch sent SIGTERM mid-batch: {seconds(third):.1f} s, "
+          f"{left} entries left to its retry")  # fmt: skip
+
+
+def a_batch_extracting(airflow: Airflow, run_id: str) -> Any:
+    """(run id, map index, pid, descendants) of a running batch whose extraction pool is up
+    (forkserver, resource tracker, a worker), or None."""
+    for map_index, pid in airflow.query(
+        "SELECT map_index, pid FROM task_instance WHERE dag_id = 'media_monitoring' AND "
+        "run_id = %s AND task_id = 'ingest_batch' AND state = 'running' AND pid IS NOT NULL",
+        run_id,
+    ):
+        try:
+            tree = psutil.Process(int(pid)).children(recursive=True)
+        except psutil.NoSuchProcess:
+            continue
+        if len(tree) >= 3:
+            return run_id, int(map_index), int(pid), tree
+    return None
 
 
 def test_celery_executor_two_workers_and_one_killed(
