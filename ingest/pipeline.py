@@ -3,6 +3,7 @@
     create the alerts earlier runs matched but could not write (alerts_pending articles)
     poll feeds (conditional GET) ─▶ entries ─▶ canonical id, merge repeats
       ─▶ drop ids already indexed (one look-up per batch, no page fetch; record "seen again")
+      ─▶ the languages indexed for the feeds and sites declaring none (one search per batch)
       ─▶ fetch pages ─▶ extract + tag language + near-duplicate fingerprint (process pool)
       ─▶ the page's canonical link: merge or drop as known the pages naming another article
       ─▶ stories: near and exact copies (one look-up per batch; story_id, duplicate_of)
