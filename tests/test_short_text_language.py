@@ -5,11 +5,14 @@ pages on a real local HTTP server; the real pipeline indexes them into a real El
 A later poll of that feed, and of a new feed of the same site, lists Polish headlines too
 short for the text alone ("NBP podnosi stopy": Bosnian at 0.27 by itself) and without a page:
 they are tagged Polish from the site's history, `language_source` "site", with the text's
-own low confidence. `store.site_languages` counts only articles their text tagged.
+own low confidence. `store.site_languages` counts only articles their text tagged. A
+cluster too busy for that count (refused through a proxy in front of the real node) leaves
+the batch to the text alone, counted, and the run goes on.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +20,7 @@ import corpus_pages
 import pytest
 from articles import new_article
 from elasticsearch import Elasticsearch
+from faults import EsFaultProxy
 from pytest_httpserver import HTTPServer
 
 from ingest import store
@@ -102,6 +106,41 @@ def test_a_site_without_history_leaves_a_short_title_undetermined(
     assert report.counts["articles.new"] == 1, (report.counts, report.failures)
     article = stored(es, settings)[SHORT_TITLES["rynek"]]
     assert (article["language"], article["language_source"]) == ("und", "text")
+
+
+def test_a_cluster_too_busy_for_the_sites_count_leaves_the_title_to_its_text(
+    httpserver: HTTPServer, es: Elasticsearch, settings: Settings
+) -> None:
+    names = store.IndexNames(settings.index_prefix)
+    now = datetime.now(UTC)
+    history = [
+        new_article(f"p{i}", now, "127.0.0.1", feeds=["rynek"], language="pl")
+        for i in range(SITE_MIN_ARTICLES)
+    ]
+    assert store.bulk_index(es, names, history).created == SITE_MIN_ARTICLES
+    store.refresh(es, names)
+    first, second = SHORT_TITLES.values()
+    feed = Feed("rynek", serve(httpserver, "/rynek.rss", [(first, None)]))
+    with EsFaultProxy(settings.es_url) as proxy:
+        via_proxy = replace(settings, es_url=proxy.url)
+        client = store.connect(via_proxy)
+        client.backoff = (0.1, 0.2, 0.4)  # type: ignore[attr-defined]
+        # every try of the site's count (the only search with "include") is refused
+        proxy.reject_next("/_search", times=50, status=429, body_fragment='"include"')
+        busy = run_feeds([feed], via_proxy, client)
+    assert busy.counts["articles.new"] == 1, (busy.counts, busy.failures)
+    assert busy.counts["language.site_unavailable"] == 1
+    article = stored(es, settings)[first]
+    assert (article["language"], article["language_source"]) == ("und", "text")
+
+    # The cluster answers again: the feed's next short title takes its site's language.
+    httpserver.clear()
+    serve(httpserver, "/rynek.rss", [(first, None), (second, None)])
+    calm = run_feeds([feed], settings, es)
+    assert calm.counts["articles.new"] == 1, (calm.counts, calm.failures)
+    assert "language.site_unavailable" not in calm.counts
+    article = stored(es, settings)[second]
+    assert (article["language"], article["language_source"]) == ("pl", "site")
 
 
 def test_site_languages_counts_what_texts_tagged_per_feed_and_site(
