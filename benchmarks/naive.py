@@ -66,10 +66,10 @@ def _index_one(
     fetched_at = datetime.now(UTC)
     html = charset.decode(response.content, response.charset_encoding)
     try:
-        extraction, language = analyse_page(html, entry.url, entry.language)
+        extraction, language = analyse_page(html, entry.url, entry.declared_language)
         article = _article(candidate, extraction, language, fetched_at)
     except ExtractionError as exc:
-        language = tag_feed_text(entry.title, entry.summary, entry.language)
+        language = tag_feed_text(entry.title, entry.summary, entry.declared_language)
         article = _article(candidate, Extraction(), language, fetched_at, f"page:{exc.reason}")
     try:
         es.create(

@@ -141,6 +141,7 @@ class ParsedFeed:
     entries: list[FeedEntry]
     title: str = ""
     language: str | None = None
+    language_declared_by: str | None = None  # "configured" (feeds file) or "feed" (<language>)
     malformed: bool = False  # not a clean feed, `reason` says why (entries may still be there)
     # feed:empty, feed:not_a_feed, feed:compressed, feed:malformed, feed:dtd_entities,
     # feed:too_complex, feed:parser_error
@@ -202,16 +203,19 @@ def _refused(reason: str) -> ParsedFeed:
 
 def _new_result(meta: Any, feed: Feed, *, malformed: bool) -> ParsedFeed:
     # The feeds file is the user's word, so it wins over what the feed declares.
-    language = feed.language or _language_code(meta.get("language"))
+    own = _language_code(meta.get("language"))
+    language = feed.language or own
+    declared_by = "configured" if feed.language else "feed" if own else None
     title = _clean(_str(meta.get("title")), MAX_SHORT)
-    return ParsedFeed([], title, language, malformed, "feed:malformed" if malformed else None)
+    reason = "feed:malformed" if malformed else None
+    return ParsedFeed([], title, language, declared_by, malformed, reason)
 
 
 def _add_entries(
     result: ParsedFeed, raws: list[Any], feed: Feed, feed_url: str, now: datetime
 ) -> None:
     for raw in raws:
-        entry, skip_reason = _entry(raw, feed, feed_url, result.language, now)
+        entry, skip_reason = _entry(raw, feed, feed_url, result, now)
         if entry is None:
             result.skipped[skip_reason] += 1
         else:
@@ -325,7 +329,7 @@ def _iso_date(value: Any) -> time.struct_time | None:
 
 
 def _entry(
-    raw: Any, feed: Feed, feed_url: str, language: str | None, now: datetime
+    raw: Any, feed: Feed, feed_url: str, document: ParsedFeed, now: datetime
 ) -> tuple[FeedEntry | None, str]:
     if raw.get("malformed"):
         return None, "entry:malformed"
@@ -352,7 +356,8 @@ def _entry(
             guid=guid or None,
             authors=_names(raw.get("authors"), "name"),
             tags=_names(raw.get("tags"), "term"),
-            language=language,
+            language=document.language,
+            language_declared_by=document.language_declared_by,
             # The feeds file wins; an aggregator's per-item <source> names the publisher.
             source=feed.source or _item_source(raw),
             link_problem=problem or None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -37,6 +38,8 @@ class FeedEntry:
     authors: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     language: str | None = None  # declared by the feed config or the feed itself
+    # Who declared `language`: "configured" (the feeds file) or "feed" (its <language>).
+    language_declared_by: str | None = None
     source: str | None = None  # from the feed config, else the feed's own title
     # An item without a usable link (`url` is ""): why (`entry:no_link`, `entry:bad_scheme`
     # ...), and what identifies it instead: its feed's URL and its guid, else its title and
@@ -44,6 +47,13 @@ class FeedEntry:
     link_problem: str | None = None
     identity: str | None = None
     feed_url: str = ""  # the feed document's URL (after redirects)
+
+    @property
+    def declared_language(self) -> LanguageHint | None:
+        """The language the feeds file or the feed declares for this entry, and which."""
+        if not self.language:
+            return None
+        return LanguageHint(self.language, self.language_declared_by or "feed")
 
 
 @dataclass(frozen=True)
@@ -82,14 +92,44 @@ class Extraction:
 
 
 @dataclass(frozen=True)
+class LanguageHint:
+    """A language that a text's context declares, and who declared it."""
+
+    code: str
+    source: str  # "configured" (feeds file), "feed" (its <language>), "page" (<html lang>)
+
+
+@dataclass(frozen=True)
 class LanguageTag:
-    """Result of language tagging; `source` says what decided it."""
+    """Result of language tagging; `source` says what decided it (`ingest.language`)."""
 
     code: str  # ISO 639-1, or "und" when undetermined
-    confidence: float
-    source: str  # "text", "declared" (hint used for a short text), "text+declared", "none"
-    declared: str | None = None
+    confidence: float  # what the text alone says of `code`: never raised by a hint
+    # "text"; a hint's source ("configured", "feed", "page", "site") when it chose for a
+    # short or unsure text; "text+<hint>" when they agree; "none" (no text, no hint)
+    source: str
+    declared: str | None = None  # the declared language, if any
     disagrees: bool = False  # text and declaration disagree
+
+
+@dataclass(frozen=True)
+class SiteLanguages:
+    """How many recent articles of each feed and of each site (domain) were tagged in each
+    language from their own text: the "site's other articles" hint for short texts."""
+
+    by_feed: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    by_domain: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+    def of(self, feeds: Iterable[str], domain: str, enough: int) -> dict[str, int]:
+        """The language counts of an article's feeds, or of its site when its feeds have
+        fewer than `enough` articles (a new feed of a known site); {} when neither has."""
+        counts: Counter[str] = Counter()
+        for name in feeds:
+            counts.update(self.by_feed.get(name, {}))
+        if counts.total() >= enough:
+            return dict(counts)
+        site = dict(self.by_domain.get(domain, {}))
+        return site if sum(site.values()) >= enough else {}
 
 
 @dataclass

@@ -3,6 +3,7 @@
     create the alerts earlier runs matched but could not write (alerts_pending articles)
     poll feeds (conditional GET) ─▶ entries ─▶ canonical id, merge repeats
       ─▶ drop ids already indexed (one look-up per batch, no page fetch; record "seen again")
+      ─▶ the languages indexed for the feeds and sites declaring none (one search per batch)
       ─▶ fetch pages ─▶ extract + tag language + near-duplicate fingerprint (process pool)
       ─▶ the page's canonical link: merge or drop as known the pages naming another article
       ─▶ stories: near and exact copies (one look-up per batch; story_id, duplicate_of)
@@ -49,8 +50,17 @@ from ingest.errors import (
     TransientFetchError,
 )
 from ingest.http import FeedResponse, HttpClient
-from ingest.language import count_words
-from ingest.models import Article, Extraction, Feed, FeedEntry, FeedState, LanguageTag, RunReport
+from ingest.language import SITE_MIN_ARTICLES, count_words
+from ingest.models import (
+    Article,
+    Extraction,
+    Feed,
+    FeedEntry,
+    FeedState,
+    LanguageTag,
+    RunReport,
+    SiteLanguages,
+)
 from ingest.notify import DeliverySettings, Notifier
 
 # A page that fails for a reason that may pass (timeout, 5xx, 429, a host backing off) is
@@ -66,6 +76,10 @@ FEED_BACKOFF_MAX = timedelta(days=1)
 # next is fetched and extracted, so neither the network nor the workers wait on
 # Elasticsearch. Two overlap fully; more would only hold more articles in memory.
 BATCHES_IN_FLIGHT = 2
+# How far back a site's articles are counted for the language of its short texts: enough
+# for a site's languages, bounded so that the count's cost does not grow with the archive
+# and a site that changes its language is followed.
+SITE_LANGUAGE_HISTORY = timedelta(days=90)
 
 
 class Progress(Protocol):
@@ -533,7 +547,8 @@ async def _ingest_batch(batch: list[Candidate], run: _RunContext) -> Counter[str
         await asyncio.to_thread(_seen_again, run.es, stored, feeds, report, run.now)
         progress.advance("articles", len(stored))
     new = [c for c in batch if c.id not in stored]
-    built = await asyncio.gather(*(_build_article(c, run) for c in new))
+    sites = await asyncio.to_thread(_site_languages, new, run)
+    built = await asyncio.gather(*(_build_article(c, run, sites) for c in new))
     articles = [article for article in built if article is not None]
     # The store step counts into a report of its own (it runs in another thread), merged
     # here; batches take turns, in order, so a batch's look-ups see the batches before it.
@@ -546,6 +561,30 @@ async def _ingest_batch(batch: list[Candidate], run: _RunContext) -> Counter[str
         )
     report.merge(counted)
     return new_by_feed
+
+
+def _site_languages(candidates: list[Candidate], run: _RunContext) -> SiteLanguages:
+    """The languages already indexed for the feeds and sites of the candidates that declare
+    none (one search per batch); nothing if every candidate declares its language, or if
+    the cluster is too busy to say (`language.site_unavailable`: tagged without it)."""
+    undeclared = [c for c in candidates if c.entry.declared_language is None]
+    if not undeclared:
+        return SiteLanguages()
+    feed_names = {name for c in undeclared for name in c.feeds}
+    domains = {_domain(c) for c in undeclared}
+    since = run.now - SITE_LANGUAGE_HISTORY
+    try:
+        return store.site_languages(run.es, run.names, feed_names, domains, since)
+    except StoreError as exc:
+        if not exc.transient:
+            raise
+        run.report.count("language.site_unavailable", len(undeclared))
+        return SiteLanguages()
+
+
+def _domain(candidate: Candidate) -> str:
+    """The site of a candidate: its link's host, or its feed's for an item without a link."""
+    return dedupe.domain_of(candidate.canonical_url or candidate.entry.feed_url)
 
 
 def _find_stored(
@@ -692,26 +731,39 @@ def _store_batch(
     return new_by_feed
 
 
-async def _build_article(candidate: Candidate, run: _RunContext) -> Article | None:
+async def _build_article(
+    candidate: Candidate, run: _RunContext, sites: SiteLanguages
+) -> Article | None:
     """Fetch and extract one page; a page that fails still yields a feed-only article,
     unless it failed transiently and has attempts left: then None, and it is deferred."""
+    site = sites.of(candidate.feeds, _domain(candidate), SITE_MIN_ARTICLES)
     try:
         async with run.pages:
             if run.stop.requested:
                 run.report.count("entries.interrupted")
                 return None
-            return await _fetch_and_extract(candidate, run)
+            return await _fetch_and_extract(candidate, run, site)
     finally:
         run.progress.advance("articles")
 
 
-async def _fetch_and_extract(candidate: Candidate, run: _RunContext) -> Article | None:
+async def _fetch_and_extract(
+    candidate: Candidate, run: _RunContext, site: dict[str, int]
+) -> Article | None:
+    """`site`: language counts of the article's feeds or site (`SiteLanguages.of`)."""
     entry, report, executor = candidate.entry, run.report, run.executor
     loop = asyncio.get_running_loop()
+
+    async def feed_only(reason: str, fetched_at: datetime | None) -> Article:
+        declared = entry.declared_language
+        language = await loop.run_in_executor(
+            executor, worker.tag_feed_text, entry.title, entry.summary, declared, site
+        )
+        return _article(candidate, Extraction(), language, fetched_at, reason=reason)
+
     if not entry.url:  # nothing to fetch: the feed's title and summary are the article
         report.count("entries.without_link")
-        reason = entry.link_problem or "entry:no_link"
-        return await _feed_only(candidate, reason, None, loop, executor)
+        return await feed_only(entry.link_problem or "entry:no_link", None)
     try:
         page = await run.stop.unless_stopped(run.http.fetch_page(entry.url))
     except FetchError as exc:
@@ -721,34 +773,20 @@ async def _fetch_and_extract(candidate: Candidate, run: _RunContext) -> Article 
             report.count("entries.deferred")
             run.deferred.add(candidate.id)
             return None
-        return await _feed_only(candidate, f"page:{exc.reason}", None, loop, executor)
+        return await feed_only(f"page:{exc.reason}", None)
     if page is None:  # abandoned half-fetched
         report.count("entries.interrupted")
         return None
     report.count("pages.fetched")
     try:
         extraction, language = await loop.run_in_executor(
-            executor, worker.analyse_page, page.html, page.final_url, entry.language
+            executor, worker.analyse_page, page.html, page.final_url, entry.declared_language, site
         )
     except ExtractionError as exc:
         report.fail(f"page:{exc.reason}", str(exc))
-        return await _feed_only(candidate, f"page:{exc.reason}", page.fetched_at, loop, executor)
+        return await feed_only(f"page:{exc.reason}", page.fetched_at)
     canonical = dedupe.page_canonical(extraction.canonical_link, page.final_url)
     return _article(candidate, extraction, language, page.fetched_at, canonical=canonical)
-
-
-async def _feed_only(
-    candidate: Candidate,
-    reason: str,
-    fetched_at: datetime | None,
-    loop: asyncio.AbstractEventLoop,
-    executor: Executor,
-) -> Article:
-    entry = candidate.entry
-    language = await loop.run_in_executor(
-        executor, worker.tag_feed_text, entry.title, entry.summary, entry.language
-    )
-    return _article(candidate, Extraction(), language, fetched_at, reason=reason)
 
 
 def _article(

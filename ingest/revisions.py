@@ -201,9 +201,9 @@ async def check(due: Due, http: HttpClient, executor: Executor, report: RunRepor
     loop = asyncio.get_running_loop()
     try:
         page = await http.fetch_page(url)
-        extraction, _ = await loop.run_in_executor(
-            executor, analyse_page, page.html, page.final_url, due.source.get("language")
-        )
+        # Only the extraction is compared: the article keeps the language it was stored with.
+        page_url = page.final_url
+        extraction, _ = await loop.run_in_executor(executor, analyse_page, page.html, page_url)
     except FetchError as exc:
         report.fail(f"page:{exc.reason}", str(exc))
         prefix = "retry" if exc.transient else "failed"

@@ -25,7 +25,7 @@ from ingest.config import RolloverLimits, Settings
 from ingest.errors import StoreError
 from ingest.es_boundary import BoundaryElasticsearch, item_is_transient, without_backoff
 from ingest.language_groups import groups_of_mapping, language_fields
-from ingest.models import Article, FeedState, RunReport
+from ingest.models import Article, FeedState, RunReport, SiteLanguages
 
 MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
 TEMPLATES = ("articles", "feeds", "runs", "rules", "alerts", "revisions", "dead_letters")
@@ -342,6 +342,50 @@ def find_article(es: Elasticsearch, names: IndexNames, ref: str) -> StoredArticl
     )
     hits = response.get("hits", {}).get("hits", [])
     return StoredArticle(hits[0]["_id"], hits[0]["_index"], hits[0]["_source"]) if hits else None
+
+
+def site_languages(
+    es: Elasticsearch,
+    names: IndexNames,
+    feeds: Collection[str],
+    domains: Collection[str],
+    since: datetime,
+) -> SiteLanguages:
+    """How many articles of each of `feeds` and `domains`, first seen since `since`, were
+    tagged in each language from their own text (`language_source` "text", "text+..."):
+    one search with two terms aggregations, for a whole batch.
+
+    Articles whose language a hint chose are left out, so that a site's history says what
+    its texts are, not what its feeds declare (nor what earlier guesses made of them)."""
+    if not feeds and not domains:
+        return SiteLanguages()
+    by_language = {"languages": {"terms": {"field": "language", "size": 20}}}
+    aggs: dict[str, Any] = {}
+    for name, field_name, values in (("feeds", "feeds", feeds), ("domains", "domain", domains)):
+        if values:
+            terms = {"field": field_name, "include": sorted(values), "size": len(values)}
+            aggs[name] = {"terms": terms, "aggs": by_language}
+    of_these = [{"terms": {"feeds": sorted(feeds)}}, {"terms": {"domain": sorted(domains)}}]
+    filters: list[dict[str, Any]] = [
+        {"prefix": {"language_source": "text"}},
+        {"range": {"first_seen_at": {"gte": since.isoformat()}}},
+        {"bool": {"should": of_these}},  # no must: one of them at least
+    ]
+    response = es.options(ignore_status=404).search(
+        index=names.articles,
+        query={"bool": {"filter": filters, "must_not": [{"term": {"language": "und"}}]}},
+        aggs=aggs,
+        size=0,
+    )
+    found = response.get("aggregations", {})
+
+    def counts(name: str) -> dict[str, dict[str, int]]:
+        return {
+            bucket["key"]: {b["key"]: b["doc_count"] for b in bucket["languages"]["buckets"]}
+            for bucket in found.get(name, {}).get("buckets", [])
+        }
+
+    return SiteLanguages(by_feed=counts("feeds"), by_domain=counts("domains"))
 
 
 # Adds the feed and bumps last_seen_at without fetching the page again; a no-op write when

@@ -18,7 +18,7 @@ import multiprocessing
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
@@ -28,7 +28,7 @@ from multiprocessing.process import BaseProcess
 from ingest import stories
 from ingest.extract import extract_page
 from ingest.language import tag_language
-from ingest.models import Extraction, LanguageTag
+from ingest.models import Extraction, LanguageHint, LanguageTag
 
 __all__ = ["analyse_page", "extraction_pool", "tag_feed_text", "warm_up", "worker_count"]
 
@@ -36,25 +36,37 @@ log = logging.getLogger(__name__)
 
 
 def analyse_page(
-    html: str, url: str, declared_language: str | None
+    html: str,
+    url: str,
+    declared: LanguageHint | None = None,
+    site: Mapping[str, int] | None = None,
 ) -> tuple[Extraction, LanguageTag]:
-    """Extraction, language tagging and the body's near-duplicate fingerprint of one page."""
+    """Extraction, language tagging and the body's near-duplicate fingerprint of one page.
+
+    The feed's declared language wins over the page's `<html lang>` (`ingest.language`)."""
     extraction = extract_page(html, url)
-    hint = declared_language or extraction.html_lang
-    language = tag_language(f"{extraction.title}\n{extraction.body}", hint)
+    if declared is None and extraction.html_lang:
+        declared = LanguageHint(extraction.html_lang, "page")
+    language = tag_language(f"{extraction.title}\n{extraction.body}", declared, site)
     fingerprint = stories.fingerprint(extraction.body)
     if fingerprint:
         extraction = replace(extraction, minhash=fingerprint.minhash, lsh_bands=fingerprint.bands)
     return extraction, language
 
 
-def tag_feed_text(title: str, summary: str, declared_language: str | None) -> LanguageTag:
-    return tag_language(f"{title}\n{summary}", declared_language)
+def tag_feed_text(
+    title: str,
+    summary: str,
+    declared: LanguageHint | None = None,
+    site: Mapping[str, int] | None = None,
+) -> LanguageTag:
+    """The language of a feed-only article, from its feed's title and summary."""
+    return tag_language(f"{title}\n{summary}", declared, site)
 
 
 def warm_up() -> None:
     """Load what the first page would load lazily: the language model, datasketch (scipy)."""
-    tag_language("warm up the language model", None)
+    tag_language("warm up the language model")
     stories.fingerprint(" ".join(f"word{i}" for i in range(stories.PARAMS.min_shingles + 8)))
 
 

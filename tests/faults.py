@@ -42,7 +42,8 @@ class EsFaultProxy:
         self.target = (parts.hostname or "127.0.0.1", parts.port or 9200)
         self.requests: Counter[str] = Counter()  # "METHOD path-without-query" -> count
         self._lock = threading.Lock()
-        self._rejections: list[tuple[str, int, str]] = []  # (path fragment, status, type)
+        # (path fragment, body fragment, status, error type)
+        self._rejections: list[tuple[str, bytes, int, str]] = []
         self._vanish_on: str | None = None
         self._hanging = threading.Event()
         self._closed = threading.Event()
@@ -57,13 +58,20 @@ class EsFaultProxy:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def reject_next(
-        self, path_fragment: str, times: int = 1, status: int = 429, error_type: str = ""
+        self,
+        path_fragment: str,
+        times: int = 1,
+        status: int = 429,
+        error_type: str = "",
+        body_fragment: str = "",
     ) -> None:
-        """Answer the next `times` requests whose path contains `path_fragment` with `status`,
-        and with an error body of `error_type` as Elasticsearch writes one, if given
+        """Answer the next `times` requests whose path contains `path_fragment` (and whose
+        body `body_fragment`, to pick one kind of search) with `status`, and with an error
+        body of `error_type` as Elasticsearch writes one, if given
         (`circuit_breaking_exception`: the parent breaker's "Data too large")."""
+        rejection = (path_fragment, body_fragment.encode(), status, error_type)
         with self._lock:
-            self._rejections.extend([(path_fragment, status, error_type)] * times)
+            self._rejections.extend([rejection] * times)
 
     def corrupt_document(self, doc_id: str, fields: dict[str, object]) -> None:
         """Set `fields` in the source of every create/index of `doc_id` in a forwarded
@@ -133,9 +141,10 @@ class EsFaultProxy:
 
     def _take(self, path: str) -> tuple[int, bytes] | None:
         """The status and body of the rejection due for `path`, if any."""
+        body = getattr(self._bodies, "request", b"")  # the request's, set by the handler
         with self._lock:
-            for i, (fragment, status, error_type) in enumerate(self._rejections):
-                if fragment in path:
+            for i, (fragment, in_body, status, error_type) in enumerate(self._rejections):
+                if fragment in path and in_body in body:
                     del self._rejections[i]
                     return status, _error_body(status, error_type)
         return None
@@ -162,6 +171,7 @@ class EsFaultProxy:
                     self.close_connection = True
                     self.connection.close()
                     return
+                proxy._bodies.request = body or b""
                 status = proxy._take_rejection(self.path)
                 if status is not None:
                     self._reply(status, proxy._bodies.last, {})

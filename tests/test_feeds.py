@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from ingest import dedupe
 from ingest.errors import ConfigError
 from ingest.feeds import load_feeds, parse_feed
-from ingest.models import Feed
+from ingest.models import Feed, LanguageHint
 
 FEED = Feed(name="test", url="http://127.0.0.1/feed.xml", language="nl", source="Test")
 NOW = datetime(2021, 11, 20, tzinfo=UTC)
@@ -80,6 +81,16 @@ def test_load_feeds_reports_every_problem_at_once(tmp_path: Path) -> None:
 def test_missing_feeds_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_feeds(tmp_path / "nope.yaml")
+
+
+def test_the_declared_language_says_who_declared_it() -> None:
+    configured = parse_feed(RSS, replace(FEED, language="de"), FEED.url, NOW).entries[0]
+    own = parse_feed(RSS, replace(FEED, language=None), FEED.url, NOW).entries[0]
+    undeclared = RSS.replace(b"<language>nl</language>", b"")
+    neither = parse_feed(undeclared, replace(FEED, language=None), FEED.url, NOW).entries[0]
+    assert configured.declared_language == LanguageHint("de", "configured")  # the user's word
+    assert own.declared_language == LanguageHint("nl", "feed")
+    assert neither.declared_language is None
 
 
 def test_rss_entries_links_dates_and_skips() -> None:
