@@ -21,7 +21,7 @@ from ingest import alerts, store
 from ingest.cli import cli
 from ingest.config import Settings
 from ingest.errors import ConfigError
-from ingest.models import AlertHit, Article, alert_id
+from ingest.models import AlertHit, Article, alert_id, story_subject
 from ingest.notify import Target
 
 NOW = datetime(2021, 11, 16, 12, tzinfo=UTC)
@@ -42,6 +42,11 @@ def write_rules(tmp_path: Path, text: str, name: str = "alerts.yaml") -> Path:
 
 def names_of(settings: Settings) -> store.IndexNames:
     return store.IndexNames(settings.index_prefix)
+
+
+def story_alert(rule_id: str, story_id: str) -> str:
+    """The id of a rule's alert about a story."""
+    return alert_id(rule_id, story_subject(story_id))
 
 
 def stored(es: Elasticsearch, names: store.IndexNames) -> dict[str, dict]:  # type: ignore[type-arg]
@@ -315,10 +320,11 @@ def test_hits_are_created_once_whatever_happens_again(
     assert (again.created, again.existing) == (0, 3)
     es.indices.refresh(index=names.alerts)
     docs = es.search(index=names.alerts, size=10)["hits"]["hits"]
+    # Each article is a story of its own: one alert per (rule, story).
     assert {d["_id"] for d in docs} == {
-        alert_id("border", "a"), alert_id("nl", "a"), alert_id("border", "b")
+        story_alert("border", "a"), story_alert("nl", "a"), story_alert("border", "b")
     }  # fmt: skip
-    doc = es.get(index=names.alerts, id=alert_id("border", "a"))["_source"]
+    doc = es.get(index=names.alerts, id=story_alert("border", "a"))["_source"]
     assert doc["run_id"] == "run-1" and doc["status"] == "pending" and doc["attempts"] == 0
     assert doc["article"]["title"] == "Vluchtelingen aan de grens"
 
