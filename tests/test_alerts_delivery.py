@@ -35,7 +35,7 @@ from werkzeug import Request, Response
 from ingest import alerts, store
 from ingest.config import Settings
 from ingest.http import HttpClient
-from ingest.models import Feed, RunReport, alert_id
+from ingest.models import Feed, RunReport
 from ingest.notify import DeliverySettings, Notifier, SmtpSettings, Target, redact
 from ingest.pipeline import run_feeds
 
