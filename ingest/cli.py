@@ -439,7 +439,7 @@ def print_alerts(title: str, found: list[Any]) -> None:
                 f"[bold]{escape(article.get('title', ''))}[/]\n"
                 f"{escape(article.get('source', ''))} {article.get('url', '')}"
             )
-            if alert.story:  # one alert per story: its outlets, the original named first
+            if alert.story and alert.story.get("articles", 1) > 1:  # the story's other copies
                 sources = ", ".join(alert.story.get("sources") or [])
                 what += (
                     f"\n{alert.outlets} outlets, {alert.story.get('articles', 1)} articles: "

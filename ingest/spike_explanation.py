@@ -48,6 +48,9 @@ class SpikeExplanation:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def terms_named(self, limit: int = TERMS) -> list[str]:
+        return [str(term["term"]) for term in self.terms[:limit]]
+
 
 def explain_spike(
     es: Elasticsearch,
