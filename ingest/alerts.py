@@ -6,7 +6,8 @@
     a batch of new articles ─▶ percolate (one request: a multi-document percolate of the
     batch, each article with its own language's fields only) ─▶ Article.rules
       ─▶ bulk index (with `alerts_pending` on matched articles)
-      ─▶ record_hits (create-only ids: a match alerts once, ever) ─▶ clear `alerts_pending`
+      ─▶ record_hits (one alert per rule and story, or per article; deterministic ids: a
+         match alerts once, ever; a later copy joins its story's alert) ─▶ clear `alerts_pending`
     start of a run, and the maintenance DAG ─▶ record_missing_alerts (articles still marked)
     end of a run ─▶ deliver_pending (pending alerts, oldest first: earlier failures, then new)
 
@@ -18,17 +19,26 @@ document's `language` and `source`), not a filter on the rule documents: one per
 carries many articles, of several sources, and only the percolator itself sees each
 document on its own.
 
-Every (rule, article) match is one document in `mediamon-alerts` whose id is a hash of the
-two, written with op_type=create: a retry, a re-run or the same article from a second feed
-hits a 409 and alerts nobody. Its notification state (`status` pending|sent|failed,
+A rule alerts once per story by default (`per: story`): the alert's id is a hash of the
+rule and the story (`story_id`, assigned before percolation by `ingest.stories`; stories are
+never merged afterwards, so every later copy names the one the first match named). The
+batch's matching copies are written as one scripted upsert per alert: it creates the alert
+with them, or adds those it does not hold yet (outlets, count, latest copy; the article ids
+it holds make a retry, a re-run or a recovered alert a no-op) without touching the delivery
+state, so a copy never notifies. A rule with `per: article` keeps one document per (rule,
+article), written with op_type=create: a retry, a re-run or the same article from a second
+feed hits a 409 and alerts nobody. The notification state (`status` pending|sent|failed,
 `attempts`, `last_error`, `sent_at`, one entry per target in `deliveries`) is updated by
-the run that delivers it, which first takes a short lease on it (optimistic concurrency), so
-parallel Airflow batches never send one alert twice. A delivery that fails transiently stays
-pending and the next run retries it; a permanent failure (a 404 webhook, a refused recipient)
-marks it failed, and `requeue_failed` puts it back once the target is fixed.
+the run that delivers it, which first takes a short lease on it (optimistic concurrency),
+so parallel Airflow batches never send one alert twice, and saves the outcome as those
+fields only, while the lease is still its own (copies joining meanwhile stay). A delivery
+that fails transiently stays pending and the next run retries it; a permanent failure (a 404
+webhook, a refused recipient) marks it failed, and `requeue_failed` puts it back once the
+target is fixed.
 
 A rule may also ask for a daily volume-spike alert (`check_spikes`): its matches published in
-the last day against the daily mean of the 14 days before.
+the last day against the daily mean of the 14 days before, with what changed that day
+(`ingest.spike_explanation`).
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ def test_the_example_rules_file_is_valid() -> None:
     border = next(r for r in rules if r.id == "border-crisis")
     for name in ("Loekasjenko", "Lukashenko", "Łukaszenka", "Лукашенко", "vluchteling"):
         assert name in border.query  # the demo's six languages (and Dutch stemming)
-    assert border.spike is not None
+    assert border.spike is not None and border.per == "story"  # the default: one per story
     assert all(t.type == "log" for r in rules for t in r.notify)  # the demo sends nothing out
 
 
@@ -108,6 +108,9 @@ def test_every_problem_in_a_rules_file_is_named_at_once(tmp_path: Path) -> None:
           - id: bad-spike
             query: x
             spike: {factor: 0.5, min_count: 0}
+          - id: bad-per
+            query: x
+            per: outlet
     """,
     )
     with pytest.raises(ConfigError) as caught:
@@ -126,6 +129,7 @@ def test_every_problem_in_a_rules_file_is_named_at_once(tmp_path: Path) -> None:
         "rule 'reads-other-env': notify #1: url refers to ${ES_PASSWORD}",
         "rule 'bad-spike': spike factor",
         "rule 'bad-spike': spike min_count",
+        "rule 'bad-per': per must be one of story, article",
     ):
         assert expected in message, expected
     assert "'fine'" not in message
