@@ -6,7 +6,8 @@
     a batch of new articles ─▶ percolate (one request: a multi-document percolate of the
     batch, each article with its own language's fields only) ─▶ Article.rules
       ─▶ bulk index (with `alerts_pending` on matched articles)
-      ─▶ record_hits (create-only ids: a match alerts once, ever) ─▶ clear `alerts_pending`
+      ─▶ record_hits (one alert per rule and story, or per article; deterministic ids: a
+         match alerts once, ever; a later copy joins its story's alert) ─▶ clear `alerts_pending`
     start of a run, and the maintenance DAG ─▶ record_missing_alerts (articles still marked)
     end of a run ─▶ deliver_pending (pending alerts, oldest first: earlier failures, then new)
 
@@ -18,17 +19,26 @@ document's `language` and `source`), not a filter on the rule documents: one per
 carries many articles, of several sources, and only the percolator itself sees each
 document on its own.
 
-Every (rule, article) match is one document in `mediamon-alerts` whose id is a hash of the
-two, written with op_type=create: a retry, a re-run or the same article from a second feed
-hits a 409 and alerts nobody. Its notification state (`status` pending|sent|failed,
+A rule alerts once per story by default (`per: story`): the alert's id is a hash of the
+rule and the story (`story_id`, assigned before percolation by `ingest.stories`; stories are
+never merged afterwards, so every later copy names the one the first match named). The
+batch's matching copies are written as one scripted upsert per alert: it creates the alert
+with them, or adds those it does not hold yet (outlets, count, latest copy; the article ids
+it holds make a retry, a re-run or a recovered alert a no-op) without touching the delivery
+state, so a copy never notifies. A rule with `per: article` keeps one document per (rule,
+article), written with op_type=create: a retry, a re-run or the same article from a second
+feed hits a 409 and alerts nobody. The notification state (`status` pending|sent|failed,
 `attempts`, `last_error`, `sent_at`, one entry per target in `deliveries`) is updated by
-the run that delivers it, which first takes a short lease on it (optimistic concurrency), so
-parallel Airflow batches never send one alert twice. A delivery that fails transiently stays
-pending and the next run retries it; a permanent failure (a 404 webhook, a refused recipient)
-marks it failed, and `requeue_failed` puts it back once the target is fixed.
+the run that delivers it, which first takes a short lease on it (optimistic concurrency),
+so parallel Airflow batches never send one alert twice, and saves the outcome as those
+fields only, while the lease is still its own (copies joining meanwhile stay). A delivery
+that fails transiently stays pending and the next run retries it; a permanent failure (a 404
+webhook, a refused recipient) marks it failed, and `requeue_failed` puts it back once the
+target is fixed.
 
 A rule may also ask for a daily volume-spike alert (`check_spikes`): its matches published in
-the last day against the daily mean of the 14 days before.
+the last day against the daily mean of the 14 days before, with what changed that day
+(`ingest.spike_explanation`).
 """
 
 from __future__ import annotations
@@ -39,7 +49,7 @@ import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,10 +61,11 @@ from ingest import store
 from ingest.config import Settings
 from ingest.errors import ConfigError, FetchError, StoreError
 from ingest.http import HttpClient
-from ingest.models import AlertHit, Article, RunReport
+from ingest.models import AlertHit, Article, RunReport, story_subject
 from ingest.notify import DeliverySettings, Notifier, Target, parse_targets, redact
 from ingest.query_syntax import QuerySyntaxError, syntax_problem
 from ingest.search import SearchHit, date_bound, search_hit, text_query
+from ingest.spike_explanation import SpikeExplanation, explain_spike
 from ingest.store import IndexNames
 
 __all__ = [
@@ -80,7 +91,8 @@ __all__ = [
     "validate_rules",
 ]
 
-RULE_KEYS = {"id", "name", "query", "languages", "sources", "tags", "notify", "spike"}
+RULE_KEYS = {"id", "name", "query", "languages", "sources", "tags", "notify", "spike", "per"}
+PER = ("story", "article")  # what one alert of a rule stands for; the first is the default
 SPIKE_KEYS = {"factor", "min_count"}
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _LANGUAGE = re.compile(r"^[a-z]{2}$")
@@ -90,6 +102,9 @@ DELIVERY_PAGE = 200
 LEASE_MARGIN = timedelta(minutes=2)  # stop sending this long before a lease runs out
 SPIKE_DAYS = 14
 SUMMARY_CHARS = 300
+# A story alert keeps this many of its articles' ids (to add each copy once); a copy beyond
+# them that is matched again (a re-run) may be counted twice.
+STORY_IDS_KEPT = 5000
 
 
 # -- rules ---------------------------------------------------------------------------------
@@ -116,6 +131,7 @@ class Rule:
     tags: tuple[str, ...] = ()
     notify: tuple[Target, ...] = ()
     spike: Spike | None = None
+    per: str = "story"  # one alert per story (its copies join it), or "article"
 
     @property
     def title(self) -> str:
@@ -147,6 +163,7 @@ class Rule:
             "tags": list(self.tags),
             "notify": [target.to_spec() for target in self.notify],
             "spike": None if self.spike is None else self.spike.__dict__.copy(),
+            "per": self.per,
         }
 
     @classmethod
@@ -161,12 +178,13 @@ class Rule:
             tags=tuple(meta.get("tags") or ()),
             notify=tuple(Target.from_spec(spec) for spec in meta.get("notify") or ()),
             spike=Spike(**spike) if spike else None,
+            per=meta.get("per") or PER[0],
         )
 
 
 def load_rules(path: Path) -> list[Rule]:
     """Read and check a rules file: `rules: [{id, name?, query, languages?, sources?, tags?,
-    notify?, spike?}]`. Every problem is raised at once in one `ConfigError` naming each rule.
+    notify?, spike?, per?}]`. Every problem is raised at once in one `ConfigError` naming each rule.
 
     This checks the file's shape; whether each query parses and names known fields is
     Elasticsearch's verdict, asked by `validate_rules` (and so by `sync_rules`).
@@ -233,11 +251,14 @@ def _parse_rule(item: Any, position: int) -> tuple[Rule | None, list[str]]:
     targets, target_problems = parse_targets(item.get("notify"), label)
     problems += target_problems
     spike = _parse_spike(item.get("spike"), label, problems)
+    per = item.get("per", PER[0])
+    if per not in PER:
+        problems.append(f"{label}: per must be one of {', '.join(PER)}")
     if problems:
         return None, problems
     assert isinstance(rule_id, str) and isinstance(query, str)
     return Rule(rule_id, query.strip(), name, tuple(lists["languages"]), tuple(lists["sources"]),
-                tuple(lists["tags"]), tuple(targets), spike), []  # fmt: skip
+                tuple(lists["tags"]), tuple(targets), spike, per), []  # fmt: skip
 
 
 def _string_list(value: Any, label: str, problems: list[str]) -> list[str]:
@@ -521,8 +542,9 @@ def _percolate_page(
 
 @dataclass
 class HitOutcome:
-    created: int = 0
-    existing: int = 0  # already alerted: a retry, a re-run, another feed or worker
+    created: int = 0  # new alerts: these notify
+    joined: int = 0  # story alerts that gained copies (another outlet, a later run): silent
+    existing: int = 0  # already there with these articles: a retry, a re-run, another feed
     failures: Counter[str] = field(default_factory=Counter)
     existing_ids: set[str] = field(default_factory=set)
     # Articles with an alert for each of their rules now: their `alerts_pending` is cleared.
@@ -539,7 +561,8 @@ def record_hits(
     now: datetime | None = None,
     written: Mapping[str, str] | None = None,
 ) -> HitOutcome:
-    """One alert document per (rule, article) match, created once (a 409 means: done before).
+    """One alert per (rule, story) match (per (rule, article) for `per: article` rules),
+    created once; a later copy of the story joins its alert without notifying again.
 
     The articles were indexed with `alerts_pending: true`; those now settled are marked so
     (`written`: article id -> index, where the bulk write put them). An article whose alert
@@ -555,7 +578,7 @@ def record_hits(
                 _hit(matches.rules[rule_id], article.id, document, run_id, now)
                 for rule_id in rule_ids
             ]
-    outcome = _create_alerts(es, names, hits)
+    outcome = _write_alerts(es, names, hits, now)
     written = written or {}  # not those indexed meanwhile by another worker: its mark is its own
     _clear_pending(es, {i: written[i] for i in outcome.settled if i in written}, outcome)
     return outcome
@@ -573,10 +596,12 @@ def record_missing_alerts(
     Such an article was written, with its matches in `rules`, by a run whose alert write
     then failed (a blocked or unavailable alerts index) or never happened (a crash between
     the two writes): whatever the order, the mark is set with the article and cleared only
-    once every alert of it exists. Alert ids are deterministic and writes create-only, so an
-    alert written before a crash is found (409), not doubled. A rule deleted since alerts no
-    one. Every run does this first; so does the maintenance DAG. Counts go to `report` as
-    alerts.recovered and alerts.already_recorded, failures as `alerts:<reason>`.
+    once every alert of it exists. Alert ids are deterministic (rule and story, or rule and
+    article) and an alert keeps the ids of the articles it holds, so an alert written before
+    a crash is found, not doubled, and a copy is added to its story's alert once. A rule
+    deleted since alerts no one. Every run does this first; so does the maintenance DAG.
+    Counts go to `report` as alerts.recovered (new alerts), alerts.joined and
+    alerts.already_recorded, failures as `alerts:<reason>`.
     """
     now = now or datetime.now(UTC)
     total = HitOutcome()
@@ -598,12 +623,14 @@ def record_missing_alerts(
             ]
             for hit in page
         }
-        outcome = _create_alerts(es, names, hits)
+        outcome = _write_alerts(es, names, hits, now)
         settled = {hit["_id"]: hit["_index"] for hit in page if hit["_id"] in outcome.settled}
         _clear_pending(es, settled, outcome)
         _add_outcome(total, outcome)
     if report is not None:
         report.count("alerts.recovered", total.created)
+        if total.joined:
+            report.count("alerts.joined", total.joined)
         report.count("alerts.already_recorded", total.existing)
         for reason, n in total.failures.items():
             report.fail(reason, n=n)
@@ -618,9 +645,11 @@ def _pending_articles(
         "query": {"term": {"alerts_pending": True}},
         "_source": [
             "rules",
+            "story_id",
             "title",
             "url",
             "source",
+            "domain",
             "language",
             "published_at",
             "summary",
@@ -639,12 +668,18 @@ def _pending_articles(
 def _hit(
     rule: Rule, article_id: str, article: Mapping[str, Any], run_id: str, now: datetime
 ) -> AlertHit:
-    """The alert of `rule` about an article (its document, as indexed or to be indexed)."""
+    """The alert of `rule` about an article (its document, as indexed or to be indexed).
+
+    Per story, the subject is the story the article had when it matched: stories are never
+    merged afterwards (`ingest.stories`), so every later copy names the same story.
+    """
     summary = " ".join((article.get("summary") or article.get("body") or "").split())
+    story_id = str(article.get("story_id") or article_id)
+    per_story = rule.per == "story"
     return AlertHit(
         rule_id=rule.id,
         rule_name=rule.title,
-        subject=article_id,
+        subject=story_subject(story_id) if per_story else article_id,
         kind="match",
         created_at=now,
         run_id=run_id,
@@ -658,35 +693,132 @@ def _hit(
             "published_at": article.get("published_at"),
             "summary": summary[:SUMMARY_CHARS],
         },
+        per=rule.per,
+        article_id=article_id,
+        story_id=story_id,
+        story=_story_of([(article_id, _outlet(article), _copy(article))], now)
+        if per_story
+        else None,
     )
 
 
-def _create_alerts(
-    es: Elasticsearch, names: IndexNames, hits: Mapping[str, Sequence[AlertHit]]
+def _outlet(article: Mapping[str, Any]) -> str:
+    return str(article.get("source") or article.get("domain") or "")
+
+
+def _copy(article: Mapping[str, Any]) -> dict[str, Any]:
+    """What a story alert shows of its newest copy."""
+    keys = ("title", "url", "source", "published_at")
+    return {key: article.get(key) for key in keys}
+
+
+def _story_of(members: Sequence[tuple[str, str, dict[str, Any]]], now: datetime) -> dict[str, Any]:
+    """A new story alert's counters: members are (article id, outlet, copy), in order."""
+    sources = sorted({outlet for _, outlet, _ in members} - {""})
+    return {
+        "articles": len(members),
+        "outlets": len(sources),
+        "sources": sources,
+        "article_ids": [doc_id for doc_id, _, _ in members][:STORY_IDS_KEPT],
+        "latest": members[-1][2],
+        "updated_at": now.isoformat(),
+    }
+
+
+# Adds a batch's copies to a story alert that exists: each article once (a retry, a re-run
+# or a recovered alert adds nothing and the write is a no-op). Its delivery state is left
+# alone, so a copy that arrives after the alert was sent notifies nobody.
+_JOIN_ALERT = """
+def story = ctx._source.story;
+if (story == null) { ctx.op = 'none'; return; }
+boolean added = false;
+for (member in params.members) {
+  if (story.article_ids.contains(member.id)) { continue; }
+  if (story.article_ids.size() < params.kept) { story.article_ids.add(member.id); }
+  story.articles += 1;
+  if (member.outlet != '' && !story.sources.contains(member.outlet)) {
+    story.sources.add(member.outlet);
+  }
+  story.latest = member.copy;
+  added = true;
+}
+if (!added) { ctx.op = 'none'; return; }
+Collections.sort(story.sources);
+story.outlets = story.sources.size();
+story.updated_at = params.now;
+"""
+
+
+def _write_alerts(
+    es: Elasticsearch,
+    names: IndexNames,
+    hits: Mapping[str, Sequence[AlertHit]],
+    now: datetime,
 ) -> HitOutcome:
-    """Create-only writes of the alerts of each article (id -> its alerts)."""
-    actions = [
-        {"_op_type": "create", "_index": names.alerts, "_id": hit.id, "_source": hit.to_document()}
-        for article_hits in hits.values()
-        for hit in article_hits
-    ]
-    result = store.bulk_write(es, actions, label="alerts")
-    outcome = HitOutcome(result.ok, result.conflicts, result.failures, result.conflicted)
+    """Write the alerts of each article (id -> its alerts): create-only per article; per
+    story, one upsert per alert that creates it with the batch's copies or adds those."""
+    by_id: dict[str, list[tuple[str, AlertHit]]] = {}
+    for article_id, article_hits in hits.items():
+        for hit in article_hits:
+            by_id.setdefault(hit.id, []).append((article_id, hit))
+    result = store.bulk_write(es, (_alert_action(names, group, now) for group in by_id.values()),
+                              label="alerts")  # fmt: skip
+    outcome = HitOutcome(failures=result.failures)
+    for doc_id, item in result.items.items():
+        status, done = item.get("status", 0), item.get("result")
+        if status == 409 or done == "noop":
+            outcome.existing += 1
+            outcome.existing_ids.add(doc_id)
+        elif done == "created":
+            outcome.created += 1
+        elif done == "updated":
+            outcome.joined += 1
     for article_id, article_hits in hits.items():
         done = all(_written(result.items.get(hit.id)) for hit in article_hits)
         (outcome.settled if done else outcome.unsettled).add(article_id)
     return outcome
 
 
+def _alert_action(
+    names: IndexNames, group: Sequence[tuple[str, AlertHit]], now: datetime
+) -> dict[str, Any]:
+    """The write of one alert from its hits in this batch (the first raises it)."""
+    first = group[0][1]
+    if first.per != "story":
+        return {"_op_type": "create", "_index": names.alerts, "_id": first.id,
+                "_source": first.to_document()}  # fmt: skip
+    members = []
+    for _, hit in group:
+        assert hit.story is not None and hit.article_id is not None
+        members.append((hit.article_id, _outlet(hit.article), hit.story["latest"]))
+    first.story = _story_of(members, now)
+    return {
+        "_op_type": "update",
+        "_index": names.alerts,
+        "_id": first.id,
+        "retry_on_conflict": 5,  # copies of one story matched by several workers at once
+        "script": {
+            "source": _JOIN_ALERT,
+            "lang": "painless",
+            "params": {
+                "members": [{"id": i, "outlet": o, "copy": c} for i, o, c in members],
+                "kept": STORY_IDS_KEPT,
+                "now": now.isoformat(),
+            },
+        },
+        "upsert": first.to_document(),
+    }
+
+
 def _written(item: Mapping[str, Any] | None) -> bool:
-    """The alert exists now: created (2xx) or there already (409)."""
+    """The alert exists now: created or updated (2xx) or there already (409)."""
     status = item.get("status", 0) if item else 0
     return 200 <= status < 300 or status == 409
 
 
 def _clear_pending(es: Elasticsearch, articles: Mapping[str, str], outcome: HitOutcome) -> None:
     """Mark settled articles (id -> index) as having all their alerts. A mark that cannot be
-    cleared only costs the next run a look-up that finds the alerts there (409)."""
+    cleared only costs the next run a look-up that finds the alerts there."""
     actions = [
         {"_op_type": "update", "_index": index, "_id": doc_id, "doc": {"alerts_pending": False}}
         for doc_id, index in articles.items()
@@ -698,6 +830,7 @@ def _clear_pending(es: Elasticsearch, articles: Mapping[str, str], outcome: HitO
 
 def _add_outcome(total: HitOutcome, outcome: HitOutcome) -> None:
     total.created += outcome.created
+    total.joined += outcome.joined
     total.existing += outcome.existing
     total.failures.update(outcome.failures)
     total.existing_ids |= outcome.existing_ids
@@ -722,8 +855,7 @@ class DeliveryOutcome:
 @dataclass
 class _Claimed:
     alert: AlertHit
-    seq_no: int
-    primary_term: int
+    lease: dict[str, Any]  # lease_owner and lease_until as written by the claim
 
 
 async def deliver_pending(
@@ -823,8 +955,9 @@ def _claim(
         })  # fmt: skip
     result = store.bulk_write(es, actions, label="alerts")
     outcome.busy += result.conflicts
+    lease = {"owner": owner, "until": until.isoformat()}
     return [
-        _Claimed(alerts[doc_id], item["_seq_no"], item["_primary_term"])
+        _Claimed(alerts[doc_id], lease)
         for doc_id, item in result.items.items()
         if doc_id not in result.conflicted and "_seq_no" in item and "error" not in item
     ]
@@ -921,17 +1054,32 @@ def _settle(
         else:
             alert.status, alert.sent_at, alert.last_error = "sent", now, None
             outcome.notified += 1
+        state = {key: alert.to_document()[key] for key in _DELIVERY_STATE}
         actions.append({
-            "_op_type": "index", "_index": names.alerts, "_id": alert.id,
-            "_source": alert.to_document(),
-            "if_seq_no": item.seq_no, "if_primary_term": item.primary_term,
+            "_op_type": "update", "_index": names.alerts, "_id": alert.id,
+            "retry_on_conflict": 5,  # a copy of the story joined the alert meanwhile
+            "script": {"source": _SETTLE, "lang": "painless",
+                       "params": {"lease": item.lease, "state": state}},
         })  # fmt: skip
     result = store.bulk_write(es, actions, label="alerts")
-    if result.conflicts or result.failures:
+    lost = sum(item.get("result") == "noop" for item in result.items.values())
+    if lost or result.failures:
         # Our lease ran out and another run took the alert: its own outcome stands.
-        outcome.failures["notify:state_not_saved"] += result.conflicts + sum(
-            result.failures.values()
-        )
+        outcome.failures["notify:state_not_saved"] += lost + sum(result.failures.values())
+
+
+# The delivery state only, and only while the lease is still the one this run took: copies
+# of the story added meanwhile (`_JOIN_ALERT`) stay, and a run whose lease ran out (another
+# run took the alert) leaves that run's outcome alone.
+_DELIVERY_STATE = (
+    "status", "attempts", "last_error", "sent_at", "deliveries", "targets",
+    "lease_owner", "lease_until",
+)  # fmt: skip
+_SETTLE = """
+if (ctx._source.lease_owner != params.lease.owner
+    || ctx._source.lease_until != params.lease.until) { ctx.op = 'none'; return; }
+for (entry in params.state.entrySet()) { ctx._source[entry.getKey()] = entry.getValue(); }
+"""
 
 
 def requeue_failed(es: Elasticsearch, names: IndexNames, rule_id: str | None = None) -> int:
@@ -968,6 +1116,13 @@ class SpikeCheck:
     spike: Spike
     spiking: bool
     alerted: bool = False  # a new spike alert was recorded (at most one per rule per day)
+    # What changed on the spiking day: terms, largest stories, top sources (when spiking).
+    explanation: SpikeExplanation | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        found = dict(self.__dict__, spike=self.spike.__dict__)
+        found["explanation"] = self.explanation.to_dict() if self.explanation else None
+        return found
 
 
 def check_spikes(
@@ -977,7 +1132,9 @@ def check_spikes(
     run_id: str = "spikes",
 ) -> list[SpikeCheck]:
     """For every rule with `spike`, compare its matches published in the last day with the
-    daily mean of the 14 days before; record one spike alert per rule and day when above.
+    daily mean of the 14 days before; record one spike alert per rule and day when above,
+    carrying what changed (`ingest.spike_explanation`: the terms that stand out against the
+    rule's matches of the whole window, the day's largest stories and top sources).
 
     The counts come from one search over the articles with the rules' own queries, so a rule
     added today is measured over the past too, not only over articles matched since.
@@ -1007,20 +1164,21 @@ def check_spikes(
         last = int(window.get("last", {}).get("doc_count", 0))
         mean = window.get("before", {}).get("doc_count", 0) / SPIKE_DAYS
         spiking = last >= rule.spike.min_count and last > rule.spike.factor * mean
-        checks.append(SpikeCheck(rule.id, last, round(mean, 2), rule.spike, spiking))
+        why = None
         if spiking:
-            hits.append(_spike_hit(rule, last, mean, now, run_id))
-    created = _create_alerts(es, names, {hit.subject: [hit] for hit in hits})
+            why = explain_spike(es, names, article_query(rule), start, day_ago, now, rule.id)
+            hits.append(_spike_hit(rule, last, mean, now, run_id, why))
+        checks.append(SpikeCheck(rule.id, last, round(mean, 2), rule.spike, spiking, False, why))
+    created = _write_alerts(es, names, {hit.subject: [hit] for hit in hits}, now)
     if created.failures:
         raise StoreError(f"could not record spike alerts: {dict(created.failures)}")
     new = {hit.rule_id for hit in hits if hit.id not in created.existing_ids}
-    return [
-        SpikeCheck(c.rule_id, c.last_day, c.daily_mean, c.spike, c.spiking, c.rule_id in new)
-        for c in checks
-    ]
+    return [replace(check, alerted=check.rule_id in new) for check in checks]
 
 
-def _spike_hit(rule: Rule, last: int, mean: float, now: datetime, run_id: str) -> AlertHit:
+def _spike_hit(
+    rule: Rule, last: int, mean: float, now: datetime, run_id: str, why: SpikeExplanation
+) -> AlertHit:
     assert rule.spike is not None
     return AlertHit(
         rule_id=rule.id,
@@ -1037,6 +1195,8 @@ def _spike_hit(rule: Rule, last: int, mean: float, now: datetime, run_id: str) -
             "daily_mean": round(mean, 2),
             "factor": rule.spike.factor,
             "min_count": rule.spike.min_count,
+            "terms": [term["term"] for term in why.terms],
+            "explanation": why.to_dict(),
         },
     )
 

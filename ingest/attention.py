@@ -43,6 +43,7 @@ __all__ = [
     "compare_queries",
     "parse_named_queries",
     "significant_terms",
+    "terms_against",
 ]
 
 BREAKDOWN_FIELDS = {"source": "source", "language": "language", "domain": "domain", "feed": "feeds"}
@@ -261,7 +262,24 @@ def significant_terms(
     across reprints once (`filter_duplicate_text`)."""
     if not query.strip():
         raise ConfigError("terms needs a query: it compares matching coverage with the rest")
-    languages = _languages(es, names, query, filters)
+    matching = build_query(query, filters)
+    return terms_against(es, names, matching, build_query("", filters), query, size, sample)
+
+
+def terms_against(
+    es: Elasticsearch,
+    names: IndexNames,
+    matching: dict[str, Any],
+    background: dict[str, Any],
+    label: str,
+    size: int = 20,
+    sample: int = 500,
+) -> tuple[int, list[Term]]:
+    """(articles `matching`, the `size` terms that set them apart from the `background`
+    articles): `significant_terms` with the two sides given as queries. The spike
+    explanation (`ingest.spike_explanation`) compares a rule's matches of one day with its
+    matches of the weeks before this way."""
+    languages = _languages(es, names, matching, label)
     aggs = {
         "sample": {
             "sampler": {"shard_size": sample},
@@ -272,17 +290,16 @@ def significant_terms(
                         "size": size,
                         "filter_duplicate_text": True,
                         "min_doc_count": 2,
-                        "background_filter": build_query("", filters),
+                        "background_filter": background,
                         "exclude": sorted(stopwords(languages)),
                     },
                 }
             },
         }
     }
-    matching = build_query(query, filters)
-    body = aggregate_articles(es, names, matching, aggs, query, "day")
+    body = aggregate_articles(es, names, matching, aggs, label, "day")
     buckets = body.get("aggregations", {}).get("sample", {}).get("terms", {}).get("buckets", [])
-    stories = _stories_of(es, names, matching, [str(b["key"]) for b in buckets], query)
+    stories = _stories_of(es, names, matching, [str(b["key"]) for b in buckets], label)
     terms = [
         Term(
             str(b["key"]),
@@ -317,11 +334,12 @@ def _stories_of(
 
 
 def _languages(
-    es: Elasticsearch, names: IndexNames, query: str, filters: SearchFilters
+    es: Elasticsearch, names: IndexNames, matching: dict[str, Any], label: str
 ) -> list[str]:
     aggs = {"languages": {"terms": {"field": "language", "size": 10}}}
-    body = aggregate_articles(es, names, build_query(query, filters), aggs, query, "day")
-    return [str(b["key"]) for b in body["aggregations"]["languages"]["buckets"]]
+    body = aggregate_articles(es, names, matching, aggs, label, "day")
+    buckets = body.get("aggregations", {}).get("languages", {}).get("buckets", [])
+    return [str(b["key"]) for b in buckets]
 
 
 @cache

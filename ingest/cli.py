@@ -343,8 +343,9 @@ def alerts_spikes(settings: Settings, as_json: bool) -> None:
     checks = check_spikes(client, names)
     report = _deliver_now(settings, client)
     if as_json:
-        payload = [{**c.__dict__, "spike": c.spike.__dict__} for c in checks]
-        click.echo(json.dumps({"checks": payload, "counts": dict(report.counts)}, indent=2))
+        payload = [c.to_dict() for c in checks]
+        click.echo(json.dumps({"checks": payload, "counts": dict(report.counts)}, indent=2,
+                              ensure_ascii=False))  # fmt: skip
         return
     table = Table(
         "rule",
@@ -368,6 +369,18 @@ def alerts_spikes(settings: Settings, as_json: bool) -> None:
             "yes" if c.alerted else "",
         )
     console.print(table)
+    print_spike_explanations(checks)
+
+
+def print_spike_explanations(checks: list[Any]) -> None:
+    """What changed on each spiking rule's day, as the spike alert's messages say it."""
+    from ingest.spike_explanation import explanation_lines
+
+    for check in checks:
+        if check.explanation is not None:
+            console.print(f"[bold]{escape(check.rule_id)}[/]: what changed")
+            for line in explanation_lines(check.explanation.to_dict()):
+                console.print(f"  {escape(line)}")
 
 
 @alerts_group.command("notify")
@@ -435,6 +448,12 @@ def print_alerts(title: str, found: list[Any]) -> None:
                 f"[bold]{escape(article.get('title', ''))}[/]\n"
                 f"{escape(article.get('source', ''))} {article.get('url', '')}"
             )
+            if alert.story and alert.story.get("articles", 1) > 1:  # the story's other copies
+                sources = ", ".join(alert.story.get("sources") or [])
+                what += (
+                    f"\n{alert.outlets} outlets, {alert.story.get('articles', 1)} articles: "
+                    f"{escape(sources)}"
+                )
         status = alert.status + (f"\n{escape(alert.last_error)}" if alert.last_error else "")
         table.add_row(alert.created_at.strftime("%Y-%m-%d %H:%M"), alert.rule_id, status, what)
     console.print(table)

@@ -233,16 +233,26 @@ def border_alerts(tour: Walkthrough, reports: list[RunReport]) -> None:
     from ingest.alerts import alert_history
 
     found = alert_history(tour.client, tour.names, rule_id=BORDER_RULE, limit=10_000)
-    articles = [a for a in found if a.kind != "spike"]
-    tour.print_alerts(f"Newest {min(5, len(articles))} of the {BORDER_RULE} alerts", articles[:5])
+    stories = [a for a in found if a.kind != "spike"]
+    # One alert per story: the most reprinted first, each with its outlets.
+    largest = sorted(stories, key=lambda a: (-a.outlets, a.created_at))[:5]
+    tour.print_alerts(f"The {len(largest)} most carried of the {BORDER_RULE} stories", largest)
     per_pass = ", ".join(
-        f"pass {n}: {sum(1 for a in articles if a.run_id == r.run_id)}"
+        f"pass {n}: {sum(1 for a in stories if a.run_id == r.run_id)}"
         for n, r in enumerate(reports, start=1)
     )
-    languages = sorted({str(a.article.get("language", "")) for a in articles} - {""})
+    languages = sorted({str(a.article.get("language", "")) for a in stories} - {""})
+    matched = sum(int((a.story or {}).get("articles") or 1) for a in stories)
+    top = (
+        f"the most carried, {largest[0].article.get('title', '')!r}, {largest[0].outlets} outlets; "
+        if largest
+        else ""
+    )
     tour.showed(
-        f"the {BORDER_RULE} rule holds {len(articles)} alerts, in {', '.join(languages)}; "
-        f"created by {per_pass} (an alert is created once: re-runs add none)."
+        f"the {BORDER_RULE} rule holds {len(stories)} alerts, one per story, for {matched} "
+        f"matching articles in {', '.join(languages)}; {top}"
+        f"created by {per_pass} (an alert is created once, a reprint joins its story's "
+        "alert without a second notification: re-runs add none)."
     )
 
 
@@ -256,6 +266,7 @@ def spike_days(buckets: list[Any]) -> tuple[datetime, datetime]:
 
 def spikes(tour: Walkthrough, buckets: list[Any]) -> None:
     from ingest.alerts import check_spikes
+    from ingest.spike_explanation import explanation_lines
 
     if not buckets:
         return
@@ -276,10 +287,20 @@ def spikes(tour: Walkthrough, buckets: list[Any]) -> None:
                 "yes" if check.alerted else "",
             )
     tour.console.print(table)
+    for as_of, check in results:
+        if check.explanation is not None:
+            tour.console.print(f"{check.rule_id}, as of {as_of:%d %b}: what changed")
+            for line in explanation_lines(check.explanation.to_dict()):
+                tour.console.print(f"  {line}", markup=False)
     said = [
         f"as of {as_of:%d %b}: {c.last_day} in the last day against a mean of "
         f"{c.daily_mean:.2f}, {'a spike' if c.spiking else 'no spike'}"
         for as_of, c in results
         if c.rule_id == BORDER_RULE
     ]
-    tour.showed("; ".join(said) + ".")
+    why = [
+        f" On {as_of:%d %b} what stood out was {', '.join(c.explanation.terms_named(3))}."
+        for as_of, c in results
+        if c.rule_id == BORDER_RULE and c.explanation and c.explanation.terms
+    ]
+    tour.showed("; ".join(said) + "." + "".join(why))

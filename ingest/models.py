@@ -232,24 +232,33 @@ class Article:
 
 @dataclass
 class AlertHit:
-    """One alert: a (rule, article) match, or a rule's volume spike on one day.
+    """One alert: a (rule, story) match, a (rule, article) match, or a rule's volume spike
+    on one day.
 
-    Stored in `mediamon-alerts` under `id`, a hash of (rule, subject), written create-only:
-    the same match found again (a retry, a re-run, a second feed) lands on the same id and
-    is never alerted twice. `targets` are the notify targets still to deliver to; each
-    delivery's own state is in `deliveries` (keyed by target), the summary in `status`.
+    Stored in `mediamon-alerts` under `id`, a hash of (rule, subject): the subject is
+    "story:<story_id>" for a rule alerting per story (the default), the article id for one
+    alerting `per: article`, "spike:YYYY-MM-DD" for a spike. The same match found again (a
+    retry, a re-run, a second feed, another copy of the story) lands on the same id and is
+    never alerted twice. `article` is the first matching article; `story` counts the copies
+    added since (`ingest.alerts`). `targets` are the notify targets still to deliver to;
+    each delivery's own state is in `deliveries` (keyed by target), the summary in `status`.
     """
 
     rule_id: str
     rule_name: str
-    subject: str  # the article id, or "spike:YYYY-MM-DD"
+    subject: str  # "story:<story id>", the article id (per: article), or "spike:YYYY-MM-DD"
     kind: str  # "match" or "spike"
     created_at: datetime
     run_id: str
     targets: list[str]
     rule_tags: list[str] = field(default_factory=list)
     article: dict[str, Any] = field(default_factory=dict)  # title, url, source, language, ...
-    spike: dict[str, Any] | None = None  # last_day, daily_mean, factor, min_count, day
+    per: str = "article"  # "story" or "article": what one alert of the rule stands for
+    article_id: str | None = None  # the first matching article (kind "match")
+    story_id: str | None = None  # its story, as assigned when the alert was raised
+    # per story: articles, outlets, sources, article_ids, latest (the newest copy added)
+    story: dict[str, Any] | None = None
+    spike: dict[str, Any] | None = None  # last_day, daily_mean, factor, min_count, day, why
     status: str = "pending"  # pending, sent, failed
     attempts: int = 0
     last_error: str | None = None
@@ -262,16 +271,20 @@ class AlertHit:
     def id(self) -> str:
         return alert_id(self.rule_id, self.subject)
 
+    def __post_init__(self) -> None:
+        if self.kind == "match" and self.article_id is None and self.per == "article":
+            self.article_id = self.subject
+
     @property
-    def article_id(self) -> str | None:
-        return self.subject if self.kind == "match" else None
+    def outlets(self) -> int:
+        """How many outlets carried the story so far (1 for an article alert)."""
+        return int((self.story or {}).get("outlets") or 1)
 
     def to_document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {}
         for key, value in self.__dict__.items():
             doc[key] = _iso(value) if isinstance(value, datetime) else value
         doc["alert_id"] = self.id
-        doc["article_id"] = self.article_id
         return doc
 
     @classmethod
@@ -286,6 +299,11 @@ class AlertHit:
 def alert_id(rule_id: str, subject: str) -> str:
     """The deterministic document id of the alert for `rule_id` about `subject`."""
     return hashlib.sha256(f"{rule_id}\x00{subject}".encode()).hexdigest()[:40]
+
+
+def story_subject(story_id: str) -> str:
+    """The subject of the one alert of a rule about a story (`AlertHit.subject`)."""
+    return f"story:{story_id}"
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """Notification targets of alert rules: webhook (JSON or Slack), e-mail (SMTP) and log.
 
 A rule's `notify` list holds targets; each target delivers one message per alert, or with
-`digest: true` one message per rule per run listing every new alert. `Notifier.send` makes
+`digest: true` one message per rule per run listing every new alert. An alert of a story
+shows its first article, then how many outlets carried it (each story once, in a digest
+too); a spike alert shows what changed that day (`ingest.spike_explanation`). `Notifier.send` makes
 one delivery with retries and exponential backoff (tenacity) and raises a `FetchError` when
 it finally fails: `TransientFetchError` (the alert stays pending, the next run retries it) or
 `PermanentFetchError` (the alert is marked failed). Reasons are short codes counted in the
@@ -43,6 +45,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from ingest.errors import ConfigError, FetchError, PermanentFetchError, TransientFetchError
 from ingest.http import HttpClient, Network, check_egress
 from ingest.models import AlertHit
+from ingest.spike_explanation import explanation_lines
 
 __all__ = [
     "DeliverySettings",
@@ -314,9 +317,21 @@ def _is_http_url(url: str) -> bool:
 
 
 def _article_line(alert: AlertHit) -> str:
+    """The first article (a story's original), and for a story how many outlets carry it."""
     a = alert.article
     published = str(a.get("published_at") or "")[:10]
-    return f"{a.get('title', '')} — {a.get('source', '')}, {published} ({a.get('language', '')})"
+    line = f"{a.get('title', '')} — {a.get('source', '')}, {published} ({a.get('language', '')})"
+    return line + (f" · {alert.outlets} outlets" if alert.outlets > 1 else "")
+
+
+def _outlets_line(alert: AlertHit) -> str | None:
+    """The other outlets of a story alert, after its original: none for a lone article."""
+    story = alert.story or {}
+    others = [s for s in story.get("sources") or [] if s != alert.article.get("source")]
+    if not others:
+        return None
+    count = int(story.get("articles") or 1)
+    return f"also carried by {', '.join(others)} ({count} articles in all)"
 
 
 def _spike_line(alert: AlertHit) -> str:
@@ -327,13 +342,29 @@ def _spike_line(alert: AlertHit) -> str:
     )
 
 
+def _spike_lines(alert: AlertHit) -> list[str]:
+    """The spike and what changed that day (`ingest.spike_explanation`)."""
+    why = (alert.spike or {}).get("explanation")
+    return [_spike_line(alert), *explanation_lines(why)]
+
+
 def _headline(alerts: Sequence[AlertHit]) -> str:
     rule = alerts[0].rule_name or alerts[0].rule_id
     if alerts[0].kind == "spike":
         return f"{rule}: {_spike_line(alerts[0])}"
     if len(alerts) == 1:
-        return f"{rule}: {alerts[0].article.get('title', '')[:TITLE_WIDTH]}"
-    return f"{rule}: {len(alerts)} new articles"
+        alert = alerts[0]
+        outlets = f" ({alert.outlets} outlets)" if alert.outlets > 1 else ""
+        return f"{rule}: {alert.article.get('title', '')[:TITLE_WIDTH]}{outlets}"
+    noun = "stories" if all(alert.per == "story" for alert in alerts) else "articles"
+    return f"{rule}: {len(alerts)} new {noun}"
+
+
+def _story_payload(alert: AlertHit) -> dict[str, Any] | None:
+    """A story alert's counters as the JSON payload shows them (not every article id)."""
+    if alert.story is None:
+        return None
+    return {k: v for k, v in alert.story.items() if k != "article_ids"} | {"id": alert.story_id}
 
 
 def json_payload(alerts: Sequence[AlertHit], digest: bool) -> dict[str, Any]:
@@ -348,8 +379,10 @@ def json_payload(alerts: Sequence[AlertHit], digest: bool) -> dict[str, Any]:
             {
                 "id": alert.id,
                 "created_at": alert.created_at.isoformat(),
+                "per": alert.per if alert.kind == "match" else None,
                 "article_id": alert.article_id,
                 "article": alert.article or None,
+                "story": _story_payload(alert),
                 "spike": alert.spike,
             }
             for alert in alerts
@@ -362,9 +395,13 @@ def slack_payload(alerts: Sequence[AlertHit]) -> dict[str, Any]:
     lines = [f"*{_slack_escape(_headline(alerts))}*"]
     for alert in alerts:
         if alert.kind == "spike":
+            lines += [_slack_escape(line) for line in _spike_lines(alert)[1:]]
             continue
         url, title = alert.article.get("url", ""), _slack_escape(_article_line(alert))
         lines.append(f"• <{url}|{title}>" if url else f"• {title}")
+        outlets = _outlets_line(alert)
+        if outlets:
+            lines.append(f"   {_slack_escape(outlets)}")
     return {"text": "\n".join(lines), "unfurl_links": False}
 
 
@@ -384,9 +421,12 @@ def email_message(alerts: Sequence[AlertHit], target: Target, sender: str) -> Em
     lines = [_headline(alerts), ""]
     for alert in alerts:
         if alert.kind == "spike":
-            lines.append(_spike_line(alert))
+            lines += _spike_lines(alert)
             continue
         lines += [_article_line(alert), f"  {alert.article.get('url', '')}"]
+        outlets = _outlets_line(alert)
+        if outlets:
+            lines.append(f"  {outlets}")
         summary = " ".join(str(alert.article.get("summary") or "").split())
         if summary:
             lines.append(f"  {summary[:TITLE_WIDTH]}")

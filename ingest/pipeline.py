@@ -9,7 +9,7 @@
       ─▶ stories: near and exact copies (one look-up per batch; story_id, duplicate_of)
       ─▶ percolate against the alert rules (one request per batch; matches on Article.rules)
       ─▶ bulk index (create-only; an article refused with a 4xx goes to the dead letters)
-      ─▶ record alert hits (create-only)
+      ─▶ record alert hits (one per rule and story, or article: created once; copies join)
       ─▶ deliver pending alerts (earlier failures first) ─▶ feed state ─▶ RunReport
 
 SIGINT or SIGTERM stops a run early (`ingest.interrupt`): no batch starts, pages not yet
@@ -719,6 +719,8 @@ def _store_batch(
             es, names, indexed, matches, report.run_id, now, written=outcome.written
         )
         report.count("alerts.matched", hits.created)
+        if hits.joined:  # copies added to their story's alert: no new notification
+            report.count("alerts.joined", hits.joined)
         report.count("alerts.already_recorded", hits.existing)
         for reason, n in hits.failures.items():
             report.fail(reason, n=n)

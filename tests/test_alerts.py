@@ -21,7 +21,7 @@ from ingest import alerts, store
 from ingest.cli import cli
 from ingest.config import Settings
 from ingest.errors import ConfigError
-from ingest.models import AlertHit, Article, alert_id
+from ingest.models import AlertHit, Article, alert_id, story_subject
 from ingest.notify import Target
 
 NOW = datetime(2021, 11, 16, 12, tzinfo=UTC)
@@ -44,6 +44,11 @@ def names_of(settings: Settings) -> store.IndexNames:
     return store.IndexNames(settings.index_prefix)
 
 
+def story_alert(rule_id: str, story_id: str) -> str:
+    """The id of a rule's alert about a story."""
+    return alert_id(rule_id, story_subject(story_id))
+
+
 def stored(es: Elasticsearch, names: store.IndexNames) -> dict[str, dict]:  # type: ignore[type-arg]
     es.indices.refresh(index=names.rules)
     hits = es.search(index=names.rules, size=100, query={"match_all": {}})["hits"]["hits"]
@@ -58,7 +63,7 @@ def test_the_example_rules_file_is_valid() -> None:
     border = next(r for r in rules if r.id == "border-crisis")
     for name in ("Loekasjenko", "Lukashenko", "Łukaszenka", "Лукашенко", "vluchteling"):
         assert name in border.query  # the demo's six languages (and Dutch stemming)
-    assert border.spike is not None
+    assert border.spike is not None and border.per == "story"  # the default: one per story
     assert all(t.type == "log" for r in rules for t in r.notify)  # the demo sends nothing out
 
 
@@ -103,6 +108,9 @@ def test_every_problem_in_a_rules_file_is_named_at_once(tmp_path: Path) -> None:
           - id: bad-spike
             query: x
             spike: {factor: 0.5, min_count: 0}
+          - id: bad-per
+            query: x
+            per: outlet
     """,
     )
     with pytest.raises(ConfigError) as caught:
@@ -121,6 +129,7 @@ def test_every_problem_in_a_rules_file_is_named_at_once(tmp_path: Path) -> None:
         "rule 'reads-other-env': notify #1: url refers to ${ES_PASSWORD}",
         "rule 'bad-spike': spike factor",
         "rule 'bad-spike': spike min_count",
+        "rule 'bad-per': per must be one of story, article",
     ):
         assert expected in message, expected
     assert "'fine'" not in message
@@ -315,10 +324,11 @@ def test_hits_are_created_once_whatever_happens_again(
     assert (again.created, again.existing) == (0, 3)
     es.indices.refresh(index=names.alerts)
     docs = es.search(index=names.alerts, size=10)["hits"]["hits"]
+    # Each article is a story of its own: one alert per (rule, story).
     assert {d["_id"] for d in docs} == {
-        alert_id("border", "a"), alert_id("nl", "a"), alert_id("border", "b")
+        story_alert("border", "a"), story_alert("nl", "a"), story_alert("border", "b")
     }  # fmt: skip
-    doc = es.get(index=names.alerts, id=alert_id("border", "a"))["_source"]
+    doc = es.get(index=names.alerts, id=story_alert("border", "a"))["_source"]
     assert doc["run_id"] == "run-1" and doc["status"] == "pending" and doc["attempts"] == 0
     assert doc["article"]["title"] == "Vluchtelingen aan de grens"
 

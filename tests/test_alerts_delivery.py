@@ -29,13 +29,13 @@ import corpus_pages
 import pytest
 from elasticsearch import Elasticsearch
 from pytest_httpserver import HTTPServer
-from test_alerts import BORDER, article, write_rules
+from test_alerts import BORDER, article, story_alert, write_rules
 from werkzeug import Request, Response
 
 from ingest import alerts, store
 from ingest.config import Settings
 from ingest.http import HttpClient
-from ingest.models import Feed, RunReport, alert_id
+from ingest.models import Feed, RunReport
 from ingest.notify import DeliverySettings, Notifier, SmtpSettings, Target, redact
 from ingest.pipeline import run_feeds
 
@@ -256,7 +256,7 @@ def test_every_match_alerts_once_through_the_pipeline(
     assert [b["digest"] for b in digest.accepted] == [True]
 
     docs = alert_docs(es, settings)
-    doc = docs[alert_id("border-crisis", _id_of(es, settings, "/en/border"))]
+    doc = docs[story_alert("border-crisis", _id_of(es, settings, "/en/border"))]
     assert doc["status"] == "sent" and doc["attempts"] == 1 and doc["sent_at"]
     assert doc["targets"] == []
     for text in (json.dumps(docs), json.dumps(report.to_document()), caplog.text):
@@ -345,7 +345,7 @@ def test_email_is_sent_through_smtp_and_retried_after_a_refusal(
 
     (message,) = receiver.messages  # a digest: one message for both articles
     assert receiver.envelopes == [("alerts@mediamon.example", ["desk@krant.example"])]
-    assert message["Subject"] == "[mediamon] Grenscrisis: 2 new articles"
+    assert message["Subject"] == "[mediamon] Grenscrisis: 2 new stories"
     text = message.get_payload(decode=True).decode()
     assert "Migrants stuck at the Polish border" in text and "/nl/grens" in text
     assert set(receiver.logins) == {(b"mediamon", SMTP_PASSWORD.encode())}  # logged in each time
@@ -419,7 +419,7 @@ def test_a_digest_is_one_message_per_rule_and_slack_gets_its_format(
     outcome, _ = deliver(es, settings, DeliverySettings(**FAST))
     assert outcome.notified == 2
     (body,) = digest.accepted
-    assert body["text"] == "border: 2 new articles" and len(body["alerts"]) == 2
+    assert body["text"] == "border: 2 new stories" and len(body["alerts"]) == 2
     assert {a["article"]["title"] for a in body["alerts"]} == {
         "Vluchtelingen aan de grens", "Loekasjenko dreigt"
     }  # fmt: skip
@@ -465,8 +465,8 @@ def test_parallel_runs_deliver_each_alert_once(
     for thread in threads:
         thread.join()
     assert sum(r.notified for r in results) == 2
-    assert receiver.accepted_alert_ids() == Counter({alert_id("border", "a"): 1,
-                                                     alert_id("border", "b"): 1})  # fmt: skip
+    assert receiver.accepted_alert_ids() == Counter({story_alert("border", "a"): 1,
+                                                     story_alert("border", "b"): 1})  # fmt: skip
 
 
 def test_webhook_and_smtp_hosts_go_through_the_egress_guard(

@@ -446,6 +446,10 @@ def test_the_demo_command_shows_every_step(es_url: str, tmp_path: Path, corpus: 
     assert re.search(r"story of (\d+) articles from \1 outlets", said[6])
     assert "2 versions of one article" in said[7]
     assert "created by pass 1:" in said[8]
+    # One alert per story: the agency wire reprinted by four outlets is one alert.
+    stories = re.search(r"holds (\d+) alerts, one per story, for (\d+) matching articles", said[8])
+    assert stories and int(stories[1]) < int(stories[2]), said[8]
+    assert re.search(r"the most carried, .*, [2-9] outlets;", said[8]), said[8]
     assert re.search(r"as of 16 Nov: .* no spike; as of 17 Nov: .* a spike\.", said[9]), text
     # The second run finds everything known: no new articles, nothing re-checked, no alerts.
     again_said = " ".join(re.findall(r"what this showed: (.*?)(?=\n\n)", again.output, re.S))
