@@ -20,6 +20,7 @@ from elastic_transport import ApiResponseMeta, HttpHeaders, Urllib3HttpNode
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport._node._base import NodeApiResponse
 from elasticsearch import ApiError, Elasticsearch, helpers
+from elasticsearch.serializer import OrjsonSerializer
 
 from ingest.config import RolloverLimits, Settings
 from ingest.errors import StoreError
@@ -119,6 +120,9 @@ def connect(settings: Settings) -> Elasticsearch:
     """A client for `settings.es_url`, credentials from settings (never logged), whose every
     call goes through the one error boundary (`ingest.es_boundary`)."""
     options: dict[str, Any] = {"request_timeout": 30, "retry_on_timeout": True, "max_retries": 3}
+    # Bulk bodies and their answers are most of what a run sends and reads: orjson encodes
+    # and decodes them several times faster than the standard library (the client's own).
+    options["serializer"] = OrjsonSerializer()
     if settings.es_api_key:
         options["api_key"] = settings.es_api_key
     elif settings.es_username and settings.es_password:
