@@ -14,6 +14,9 @@ in its own process) serves the recorded corpus pages replicated under distinct U
     peak_rss_mb                peak summed RSS of the run's process tree at the largest size
                                (>= 8000 articles), with the figure at a quarter    <= 400
     dag_parse_ms               importing the DAG files (benchmarks/dag_import.py)
+    ratio_to_trafilatura_cli   mediamon's articles/s over the peer's: trafilatura's own
+                               command line reading a site of a quarter of the largest
+                               size with its parallel downloads (benchmarks/peer.py)
 
 `--quick` runs 1000 articles once (a few minutes); `--json FILE` writes every figure and raw
 measurement. Other benchmark modules in this package (dag_import, percolate,

@@ -13,6 +13,7 @@ ORDER = (
     "dag_parse_ms",
     "throughput_articles_per_s",
     "ratio_to_mediamon_extraction",
+    "ratio_to_trafilatura_cli",
     "ratio_to_trafilatura_default",
     "cpu_ms_per_article",
 )
