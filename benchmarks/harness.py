@@ -271,6 +271,13 @@ def _figures(
             f"{rate:.1f} articles/s at {largest} articles / {statistics.median(ceilings):.1f} "
             f"pages/s (trafilatura {_ms(rounds, 'trafilatura')} ms/page x {cores} cores)",
         ),
+        "cpu_ratio_to_bound": _figure(
+            _median(r.bound["trafilatura"].ms_per_page / _cpu_ms(r.first) for r in rounds),
+            f"trafilatura's CPU per page over the run's CPU per article (all its processes, "
+            f"Elasticsearch, the site): {_ms(rounds, 'trafilatura')} ms / "
+            f"{statistics.median(_cpu_ms(r) for r in firsts):.1f} ms; what the ratio above "
+            "would be on cores of its own",
+        ),
         "speedup_vs_naive": _figure(
             _median(r.first.rate / r.naive.rate for r in rounds if r.naive.rate),
             f"naive: {statistics.median(r.naive.rate for r in rounds):.2f} articles/s",

@@ -6,6 +6,7 @@ from typing import Any
 
 ORDER = (
     "throughput_ratio_to_bound",
+    "cpu_ratio_to_bound",
     "speedup_vs_naive",
     "rerun_time_ratio",
     "peak_rss_mb",

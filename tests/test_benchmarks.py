@@ -52,8 +52,9 @@ def test_quick_harness_writes_every_figure(tmp_path: Path, es_url: str, shared_d
 
     result = json.loads(out.read_text())
     figures = result["figures"]
-    for name in ("throughput_ratio_to_bound", "speedup_vs_naive", "rerun_time_ratio"):
+    for name in ("throughput_ratio_to_bound", "cpu_ratio_to_bound", "speedup_vs_naive"):
         assert figures[name]["value"] > 0, name
+    assert figures["rerun_time_ratio"]["value"] > 0
     assert figures["peak_rss_mb"]["value"] > 50
     runs = {(r["kind"], r["counts"]["size"]): r for r in result["runs"]}
     for size in (10, 40):
