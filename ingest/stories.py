@@ -192,6 +192,8 @@ def minhash_values(shingle_set: Iterable[bytes], num_perm: int) -> np.ndarray:
     then `a * h + b` modulo 2^32 per permutation, the minimum kept.
     """
     digests = b"".join(hashlib.sha1(shingle).digest()[:4] for shingle in shingle_set)
+    if not digests:  # datasketch's empty MinHash: every value at its maximum
+        return np.full(num_perm, np.iinfo(np.uint32).max, dtype="<u4")
     hashed = _fmix32(np.frombuffer(digests, dtype="<u4").astype(np.uint32))
     a, b = _permutations(num_perm, _MINHASH_SEED)
     values: np.ndarray = (hashed[:, np.newaxis] * a + b).min(axis=0)

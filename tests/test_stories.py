@@ -186,6 +186,8 @@ def test_signatures_are_datasketchs_bit_for_bit_in_every_corpus_language() -> No
         assert stories.minhash_values(shingle_set, stories.NUM_PERM).tobytes() == expected.tobytes()
         compared += 1
     assert compared > 100
+    empty = MinHash(num_perm=stories.NUM_PERM, seed=1, scheme="affine32").hashvalues
+    assert stories.minhash_values([], stories.NUM_PERM).tobytes() == empty.astype("<u4").tobytes()
 
 
 def test_fingerprint_keeps_the_band_keys_stored_by_earlier_versions() -> None:
