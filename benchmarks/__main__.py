@@ -34,6 +34,13 @@ def parse(argv: list[str]) -> tuple[Options, Path | None]:
         default=None,
         help="do not run dag_import, percolate, near_duplicates",
     )
+    parser.add_argument(
+        "--no-peer",
+        dest="peer",
+        action="store_false",
+        default=None,
+        help="do not run trafilatura's command line beside (benchmarks/peer.py)",
+    )
     args = parser.parse_args(argv)
     values = Options.quick_defaults() if args.quick else {}
     for f in fields(Options):

@@ -33,7 +33,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bound, runs
+from benchmarks import bound, peer, runs
 from benchmarks.server import ServerProcess
 from benchmarks.site import FEEDS, HOSTS, build_site, load_corpus
 from ingest import embedded, store
@@ -64,6 +64,7 @@ class Options:
     profile_dir: Path | None = None
     companion_python: str = sys.executable  # e.g. a virtualenv with Airflow for dag_import
     companions: bool = True  # run the other benchmark modules (dag_import & co.)
+    peer: bool = True  # run trafilatura's command line over the same kind of site
 
     @classmethod
     def quick_defaults(cls) -> dict[str, Any]:
@@ -123,6 +124,7 @@ class Round:
     first: runs.RunResult
     rerun: runs.RunResult
     naive: runs.RunResult
+    peer: runs.RunResult | None  # trafilatura's command line (benchmarks/peer.py)
 
 
 def _measure(options: Options, es_url: str, es_pid: int | None, out_dir: Path) -> dict[str, Any]:
@@ -147,7 +149,7 @@ def _measure(options: Options, es_url: str, es_pid: int | None, out_dir: Path) -
         finally:
             _delete(es_url, where.prefix)
     for r in rounds:
-        results += [r.first, r.rerun, r.naive]
+        results += [r.first, r.rerun, r.naive, *([r.peer] if r.peer else [])]
     return {"rounds": rounds, "runs": results}
 
 
@@ -167,7 +169,13 @@ def _round(
     naive = runs.naive_run(site.feeds, where, options.naive_budget)
     naive.counts["size"] = size
     print(f"  naive: {naive.rate:.2f} articles/s", file=sys.stderr, flush=True)
-    return Round(measured_bound, first, rerun, naive)
+    cli = None
+    if options.peer:
+        site = build_site(options.shared, out_dir, where.server.port, size // 4, f"peer{repeat}")
+        cli = peer.peer_run(site.feeds, where, out_dir / f"peer{repeat}")
+        cli.counts["size"] = size // 4
+        print(f"  peer (trafilatura CLI): {cli.rate:.1f} articles/s", file=sys.stderr, flush=True)
+    return Round(measured_bound, first, rerun, naive, cli)
 
 
 def _first_and_rerun(
@@ -263,6 +271,13 @@ def _figures(
             f"{rate:.1f} articles/s at {largest} articles / {statistics.median(ceilings):.1f} "
             f"pages/s (trafilatura {_ms(rounds, 'trafilatura')} ms/page x {cores} cores)",
         ),
+        "cpu_ratio_to_bound": _figure(
+            _median(r.bound["trafilatura"].ms_per_page / _cpu_ms(r.first) for r in rounds),
+            f"trafilatura's CPU per page over the run's CPU per article (all its processes, "
+            f"Elasticsearch, the site): {_ms(rounds, 'trafilatura')} ms / "
+            f"{statistics.median(_cpu_ms(r) for r in firsts):.1f} ms; what the ratio above "
+            "would be on cores of its own",
+        ),
         "speedup_vs_naive": _figure(
             _median(r.first.rate / r.naive.rate for r in rounds if r.naive.rate),
             f"naive: {statistics.median(r.naive.rate for r in rounds):.2f} articles/s",
@@ -295,6 +310,7 @@ def _figures(
             ),
             f"vs analyse_page {_ms(rounds, 'mediamon_analyse_page')} ms/page",
         ),
+        "ratio_to_trafilatura_cli": _peer_figure(rounds),
         "ratio_to_trafilatura_default": _figure(
             _median(
                 r.first.rate / r.bound["trafilatura_default"].pages_per_second(cores)
@@ -303,6 +319,26 @@ def _figures(
             f"vs trafilatura.extract defaults {_ms(rounds, 'trafilatura_default')} ms/page",
         ),
     }
+
+
+def _peer_figure(rounds: list[Round]) -> dict[str, Any]:
+    """mediamon's articles/s over the peer's (trafilatura's command line), per round."""
+    paired = [(r.first.rate, r.peer) for r in rounds if r.peer and r.peer.rate]
+    if not paired:
+        return _figure(None, "peer not run")
+    peers = [cli for _, cli in paired]
+    return _figure(
+        _median(rate / cli.rate for rate, cli in paired),
+        f"trafilatura -i feeds --feed --parallel {peer.PARALLEL} "
+        f"{' '.join(peer.OPTIONS)}: {statistics.median(p.rate for p in peers):.1f} "
+        f"articles/s at {peers[0].counts['size']} articles, CPU "
+        f"{statistics.median(_cpu_ms(p) for p in peers):.1f} ms/article",
+    )
+
+
+def _cpu_ms(result: runs.RunResult) -> float:
+    cpu = {**(result.memory.cpu_seconds if result.memory else {}), **result.cpu_outside}
+    return 1000 * sum(cpu.values()) / max(result.articles, 1)
 
 
 def _median(values: Iterable[float]) -> float:

@@ -6,6 +6,7 @@ from typing import Any
 
 ORDER = (
     "throughput_ratio_to_bound",
+    "cpu_ratio_to_bound",
     "speedup_vs_naive",
     "rerun_time_ratio",
     "peak_rss_mb",
@@ -13,6 +14,7 @@ ORDER = (
     "dag_parse_ms",
     "throughput_articles_per_s",
     "ratio_to_mediamon_extraction",
+    "ratio_to_trafilatura_cli",
     "ratio_to_trafilatura_default",
     "cpu_ms_per_article",
 )

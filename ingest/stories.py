@@ -56,6 +56,7 @@ the same moment by two workers may start two stories); the root is the first art
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 import unicodedata
@@ -121,9 +122,8 @@ SHINGLE_SIZE, NUM_PERM, BANDS, ROWS, THRESHOLD = (
     PARAMS.rows,
     PARAMS.threshold,
 )
-# datasketch >= 2.0's default scheme, named so that a change of default cannot silently make
-# new signatures incomparable with the ones stored. The seed fixes the permutations.
-_MINHASH_SCHEME = "affine32"
+# The signatures stored are datasketch 2.x's affine32 scheme with this seed (which fixes the
+# permutations); `minhash_values` computes the same values without importing datasketch.
 _MINHASH_SEED = 1
 
 # Han and kana are written without spaces: each character is a token of its own.
@@ -179,12 +179,44 @@ def signature(text: str, params: MinHashParams = PARAMS) -> np.ndarray | None:
     shingle_set = shingles(text, params.shingle_size)
     if len(shingle_set) < params.min_shingles:
         return None
-    # Imported here: datasketch loads scipy (a second), which only fingerprinting needs.
-    from datasketch import MinHash
+    return minhash_values(shingle_set, params.num_perm)
 
-    sketch = MinHash(num_perm=params.num_perm, seed=_MINHASH_SEED, scheme=_MINHASH_SCHEME)
-    sketch.update_batch(sorted(shingle_set))
-    return np.asarray(sketch.hashvalues, dtype="<u4")
+
+def minhash_values(shingle_set: Iterable[bytes], num_perm: int) -> np.ndarray:
+    """datasketch's `MinHash(num_perm, seed=1, scheme="affine32")` values of a set, bit for
+    bit (tests/test_stories.py compares them), in numpy alone.
+
+    datasketch's package imports scipy (~50 MB and a second per process) for classes the
+    pipeline does not use, and every extraction worker fingerprints; the values are those of
+    datasketch 2.x: SHA-1's first 4 bytes (little-endian), MurmurHash3's 32-bit finalizer,
+    then `a * h + b` modulo 2^32 per permutation, the minimum kept.
+    """
+    digests = b"".join(hashlib.sha1(shingle).digest()[:4] for shingle in shingle_set)
+    if not digests:  # datasketch's empty MinHash: every value at its maximum
+        return np.full(num_perm, np.iinfo(np.uint32).max, dtype="<u4")
+    hashed = _fmix32(np.frombuffer(digests, dtype="<u4").astype(np.uint32))
+    a, b = _permutations(num_perm, _MINHASH_SEED)
+    values: np.ndarray = (hashed[:, np.newaxis] * a + b).min(axis=0)
+    return values.astype("<u4")
+
+
+def _fmix32(values: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finalizer (uint32 arithmetic wraps, as the hash wants)."""
+    values = values ^ (values >> np.uint32(16))
+    values = values * np.uint32(0x85EBCA6B)
+    values = values ^ (values >> np.uint32(13))
+    values = values * np.uint32(0xC2B2AE35)
+    mixed: np.ndarray = values ^ (values >> np.uint32(16))
+    return mixed
+
+
+@functools.cache
+def _permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The affine32 permutations' (odd a, b), drawn as datasketch draws them from `seed`."""
+    generator = np.random.RandomState(seed)
+    a = generator.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = generator.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
 
 
 def fingerprint_of(values: np.ndarray, params: MinHashParams = PARAMS) -> Fingerprint:

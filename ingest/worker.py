@@ -5,10 +5,11 @@ body's near-duplicate fingerprint; `tag_feed_text` tags a feed-only article's la
 Both are sent to the pool by reference (pickled by name), so they live in this small module
 rather than in `ingest.pipeline`.
 
-The pool's processes start from a forkserver that has already imported trafilatura, the
-language model and datasketch (`ingest.worker_preload`), so the workers share those pages
-instead of each loading its own copy: measured on the corpus with two workers, the process
-tree's proportional memory (PSS) fell from 445 to 320 MB.
+The pool's processes start from a forkserver that has already imported trafilatura and the
+language model (`ingest.worker_preload`), so the workers share those pages instead of each
+loading its own copy: measured on the corpus with two workers, the process tree's
+proportional memory (PSS) fell from 445 to 320 MB. Fingerprints are numpy alone
+(`stories.minhash_values`): datasketch's package brought scipy into every worker.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def tag_feed_text(
 
 
 def warm_up() -> None:
-    """Load what the first page would load lazily: the language model, datasketch (scipy)."""
+    """Load what the first page would load lazily: the language model, the MinHash
+    permutations."""
     tag_language("warm up the language model")
     stories.fingerprint(" ".join(f"word{i}" for i in range(stories.PARAMS.min_shingles + 8)))
 

@@ -52,8 +52,9 @@ def test_quick_harness_writes_every_figure(tmp_path: Path, es_url: str, shared_d
 
     result = json.loads(out.read_text())
     figures = result["figures"]
-    for name in ("throughput_ratio_to_bound", "speedup_vs_naive", "rerun_time_ratio"):
+    for name in ("throughput_ratio_to_bound", "cpu_ratio_to_bound", "speedup_vs_naive"):
         assert figures[name]["value"] > 0, name
+    assert figures["rerun_time_ratio"]["value"] > 0
     assert figures["peak_rss_mb"]["value"] > 50
     runs = {(r["kind"], r["counts"]["size"]): r for r in result["runs"]}
     for size in (10, 40):
@@ -62,6 +63,9 @@ def test_quick_harness_writes_every_figure(tmp_path: Path, es_url: str, shared_d
         assert first["memory"]["cpu_seconds"]["worker"] > 0  # extraction ran in workers
         assert rerun["served"]["page_requests"] == 0 and rerun["served"]["feeds_304"] == FEEDS
     assert runs[("naive", 40)]["articles"] >= 1
+    # the peer, trafilatura's command line, read the pages of its own site of 10 articles
+    assert runs[("peer", 10)]["articles"] == 10 and runs[("peer", 10)]["served"]["pages_200"] == 10
+    assert figures["ratio_to_trafilatura_cli"]["value"] > 0
 
 
 def test_growth_benchmark_measures_both_sizes_and_both_layouts(

@@ -137,6 +137,7 @@ def test_two_writers_racing_across_a_rollover_leave_one_copy(
     assert store.find_known(es, names, ids) == {}  # writer B looks up
     first = store.bulk_index(es, names, [article(i, "A", NOW) for i in ids[:15]])
     assert first.created == 15
+    store.refresh(es, names)  # max_docs counts searchable documents
     rolled = store.roll_over_articles(es, names, RolloverLimits(max_docs=1))
     assert rolled == f"{names.articles}-000002"
     second = store.bulk_index(es, names, [article(i, "B", NOW, feeds=["rtl"]) for i in ids])
@@ -147,6 +148,26 @@ def test_two_writers_racing_across_a_rollover_leave_one_copy(
     hits = es.search(index=names.articles, size=100)["hits"]["hits"]
     assert sorted(hit["_id"] for hit in hits) == sorted(ids)  # one copy each
     assert {hit["_source"]["body"] for hit in hits if hit["_id"] in ids[:15]} == {"A"}
+
+
+def test_writing_a_batch_makes_elasticsearch_refresh_nothing(
+    es: Elasticsearch, settings: Settings
+) -> None:
+    """After a write, the older indices are asked for racing copies; asking the index just
+    written to in real time would make Elasticsearch refresh it (internally: a new segment)
+    after every batch, which its refresh interval is there to spare."""
+    names = names_of(settings)
+
+    def refreshes() -> int:
+        stats = es.indices.stats(index=names.articles_write, metric="refresh")
+        return int(stats["_all"]["primaries"]["refresh"]["total"])
+
+    before = refreshes()
+    ids = [f"new{i}" for i in range(10)]
+    for batch in (ids[:5], ids[5:]):
+        assert store.bulk_index(es, names, [article(i, "tekst", NOW) for i in batch]).created == 5
+    assert refreshes() == before
+    assert set(store.find_known(es, names, ids)) == set(ids)  # found in real time all the same
 
 
 def test_create_only_writes_never_overwrite(es: Elasticsearch, settings: Settings) -> None:

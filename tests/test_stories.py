@@ -17,6 +17,8 @@ The served pages are built from texts of the project's demo corpus (`tests/corpu
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from html import escape
@@ -163,6 +165,50 @@ def test_fingerprint_is_deterministic_and_skips_short_bodies() -> None:
     assert len(first.bands) == stories.BANDS == 42
     assert all(key.startswith(f"{stories.PARAMS.scheme}:") for key in first.bands)
     assert stories.fingerprint("te kort om iets over te zeggen") is None
+
+
+def test_signatures_are_datasketchs_bit_for_bit_in_every_corpus_language() -> None:
+    """The stored signatures and band keys were made by datasketch 2.x (affine32, seed 1):
+    the numpy MinHash the workers use must give the same values, or no new article would
+    join a story stored before it."""
+    from datasketch import MinHash
+
+    texts = ["\n\n".join(a.versions[0].paragraphs) for a in corpus_pages.corpus().articles]
+    texts.append("気象庁は十三日午後九時十九分ごろ、震度５弱の地震があったと発表した。" * 4)
+    compared = 0
+    for text in texts:
+        shingle_set = stories.shingles(text)
+        if len(shingle_set) < stories.PARAMS.min_shingles:
+            continue
+        sketch = MinHash(num_perm=stories.NUM_PERM, seed=1, scheme="affine32")
+        sketch.update_batch(sorted(shingle_set))
+        expected = sketch.hashvalues.astype("<u4")
+        assert stories.minhash_values(shingle_set, stories.NUM_PERM).tobytes() == expected.tobytes()
+        compared += 1
+    assert compared > 100
+    empty = MinHash(num_perm=stories.NUM_PERM, seed=1, scheme="affine32").hashvalues
+    assert stories.minhash_values([], stories.NUM_PERM).tobytes() == empty.astype("<u4").tobytes()
+
+
+def test_fingerprint_keeps_the_band_keys_stored_by_earlier_versions() -> None:
+    """Pinned values (computed with datasketch 2.0.0 before the numpy MinHash replaced it)."""
+    fingerprint = stories.fingerprint(" ".join(f"woord{i}" for i in range(60)))
+    assert fingerprint is not None
+    assert fingerprint.minhash.startswith("a69OAvi0iwctd5kCAcB5AaUhlAUNdtkCD1mzEfq6")
+    assert fingerprint.bands[0] == "m4.128.42:00:b2981815b22da594"
+    assert fingerprint.bands[41] == "m4.128.42:41:8f7af4052f55d316"
+
+
+def test_fingerprinting_does_not_import_scipy() -> None:
+    """Every extraction worker fingerprints: scipy (~50 MB a process, via datasketch's
+    package) must not come with it."""
+    code = (
+        "import sys; from ingest import worker; worker.warm_up(); "
+        "print(sorted(m for m in ('scipy', 'datasketch') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_copies_are_similar_and_other_reports_are_not() -> None:
