@@ -20,10 +20,7 @@ import argparse
 import os
 import random
 import re
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,6 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from elasticsearch import Elasticsearch  # noqa: E402
 
+from benchmarks.percolate import timed  # noqa: E402
 from ingest import alerts, embedded, store  # noqa: E402
 from ingest.config import Settings  # noqa: E402
 from ingest.demo_corpus import load_corpus  # noqa: E402
@@ -83,15 +81,6 @@ def searched_pairs(es: Elasticsearch, names: store.IndexNames, rules: list[alert
         _, hits = search_articles(es, names, rule.query, limit=1000)
         pairs |= {(rule.id, hit.id) for hit in hits}
     return pairs
-
-
-def timed(fn: Callable[[], set], repeat: int) -> tuple[float, set]:
-    times, result = [], set()
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), result
 
 
 def connect(es_port: int) -> Elasticsearch:
