@@ -178,6 +178,9 @@ def runs(airflow: Airflow, dag_id: str) -> list[tuple[str, str, str, Any, Any]]:
 
 
 def finished_run(airflow: Airflow, dag_id: str, nth: int, timeout: float = 900) -> tuple[str, ...]:
+    """The `nth` run of `dag_id`, once it has ended. Only the first is found by its place:
+    the schedule (every 15 minutes) may add a run of its own at any time after it."""
+
     def done() -> Any:
         airflow.check_alive()
         found = runs(airflow, dag_id)
@@ -186,6 +189,17 @@ def finished_run(airflow: Airflow, dag_id: str, nth: int, timeout: float = 900) 
         return None
 
     return tuple(wait_for(f"run {nth} of {dag_id}", done, timeout=timeout, every=2))
+
+
+def finished(airflow: Airflow, run_id: str, timeout: float = 900) -> tuple[str, ...]:
+    """The run of `media_monitoring` called `run_id` (see `trigger`), once it has ended."""
+
+    def done() -> Any:
+        airflow.check_alive()
+        found = [run for run in runs(airflow, "media_monitoring") if run[0] == run_id]
+        return found[0] if found and found[0][2] in ("success", "failed") else None
+
+    return tuple(wait_for(f"run {run_id}", done, timeout=timeout, every=2))
 
 
 def task_instances(airflow: Airflow, run_id: str) -> list[tuple[str, int, str, int, str]]:
@@ -199,8 +213,10 @@ def task_instances(airflow: Airflow, run_id: str) -> list[tuple[str, int, str, i
     ]  # fmt: skip
 
 
-def trigger(airflow: Airflow) -> None:
-    airflow.cli("dags", "trigger", "media_monitoring")
+def trigger(airflow: Airflow, run_id: str) -> str:
+    """Trigger `media_monitoring` as a run named `run_id`, to be told from scheduled runs."""
+    airflow.cli("dags", "trigger", "media_monitoring", "--run-id", run_id)
+    return run_id
 
 
 def seconds(run: tuple[Any, ...]) -> float:
@@ -258,8 +274,7 @@ def check_first_two_runs(
     print(f"[{label}] first run (scheduled): {seconds(first):.1f} s, {len(titles)} articles, "
           f"{len(alerted)} alerts")  # fmt: skip
 
-    trigger(airflow)
-    second = finished_run(airflow, "media_monitoring", 2)
+    second = finished(airflow, trigger(airflow, "mediamon-test-second"))
     instances = task_instances(airflow, second[0])
     assert second[2] == "success", instances
     assert all(tries == 1 for _, _, _, tries, _ in instances), instances
@@ -293,9 +308,9 @@ def test_local_executor(
     # Six new slow pages per feed: four are fetched at once (MEDIAMON_PER_HOST), so the last
     # two are still being fetched when the batch's extraction processes are up.
     titles += publish(news_site, ARTICLES_PER_FEED, 6, delay=5.0)
-    trigger(airflow)
+    run_id = trigger(airflow, "mediamon-test-third")
     run_id, map_index, pid, tree = wait_for("a batch extracting", lambda: a_batch_extracting(
-        airflow, runs(airflow, "media_monitoring")[-1][0]), timeout=300, every=0.5)  # fmt: skip
+        airflow, run_id), timeout=300, every=0.5)  # fmt: skip
     os.kill(pid, signal.SIGTERM)
     _, alive = psutil.wait_procs([psutil.Process(pid), *tree], timeout=60)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE], "processes left behind"
@@ -310,7 +325,7 @@ def test_local_executor(
     assert state == "up_for_retry", state  # retry_delay: a minute, so its report is still ours
     report = run_report(es, names, batch_run_id(run_id, map_index))
     assert report["status"] == "interrupted" and report["interrupted_by"] == "SIGTERM", report
-    third = finished_run(airflow, "media_monitoring", 3)
+    third = finished(airflow, run_id)
     instances = task_instances(airflow, third[0])
     assert third[2] == "success", instances
     retried = next(i for i in instances if i[0] == "ingest_batch" and i[1] == map_index)
@@ -353,11 +368,11 @@ def test_celery_executor_two_workers_and_one_killed(
     # New articles whose pages are slow, so that a batch is still fetching when its worker
     # is killed with everything it started (the task, its extraction workers).
     titles += publish(news_site, ARTICLES_PER_FEED, 3, delay=2.0)
-    trigger(airflow)
+    run_id = trigger(airflow, "mediamon-test-third")
 
     def a_running_batch() -> Any:
         airflow.check_alive()
-        running = [i for i in task_instances(airflow, runs(airflow, "media_monitoring")[-1][0])
+        running = [i for i in task_instances(airflow, run_id)
                    if i[0] == "ingest_batch" and i[2] == "running" and i[4]]  # fmt: skip
         return running[0] if running else None
 
@@ -367,7 +382,7 @@ def test_celery_executor_two_workers_and_one_killed(
     killed_at = time.monotonic()
     worker.kill()
     worker.name = f"killed-{victim}"
-    third = finished_run(airflow, "media_monitoring", 3)
+    third = finished(airflow, run_id)
     instances = task_instances(airflow, third[0])
     assert third[2] == "success", instances
     retried = next(i for i in instances if i[0] == "ingest_batch" and i[1] == map_index)
