@@ -118,8 +118,6 @@ class _RunContext:
     deferred: set[str] = field(default_factory=set)
     # Articles written but maybe not yet searchable: story candidates for the next batches.
     unrefreshed: stories.Unrefreshed = field(default_factory=stories.Unrefreshed)
-    # The newest article indices, asked in real time by look-ups: read once, not per look-up.
-    recent: store.RecentIndices = field(default_factory=store.RecentIndices)
 
 
 @dataclass
@@ -543,7 +541,7 @@ async def _ingest_batch(batch: list[Candidate], run: _RunContext) -> Counter[str
     """
     report, progress = run.report, run.progress
     urls = {c.id: c.canonical_url for c in batch}
-    stored = await asyncio.to_thread(_find_stored, run.es, run.names, urls, run.recent)
+    stored = await asyncio.to_thread(_find_stored, run.es, run.names, urls)
     if stored:
         feeds = {c.id: c.feeds for c in batch}
         await asyncio.to_thread(_seen_again, run.es, stored, feeds, report, run.now)
@@ -559,7 +557,7 @@ async def _ingest_batch(batch: list[Candidate], run: _RunContext) -> Counter[str
         if articles and not await asyncio.to_thread(_roll_over_if_due, run):
             report.count("rollover.deferred")
         new_by_feed = await asyncio.to_thread(
-            _store_batch, articles, run.es, run.names, counted, run.now, run.unrefreshed, run.recent
+            _store_batch, articles, run.es, run.names, counted, run.now, run.unrefreshed
         )
     report.merge(counted)
     return new_by_feed
@@ -590,15 +588,12 @@ def _domain(candidate: Candidate) -> str:
 
 
 def _find_stored(
-    es: Elasticsearch,
-    names: store.IndexNames,
-    urls: dict[str, str],
-    recent: store.RecentIndices | None = None,
+    es: Elasticsearch, names: store.IndexNames, urls: dict[str, str]
 ) -> dict[str, tuple[str, str]]:
     """Which of these articles (canonical URL by id) are indexed already, under their id or
     an id an earlier version gave one of their URL's variants: id -> (stored id, index)."""
     lookups = {doc_id: dedupe.lookup_ids(url) if url else [doc_id] for doc_id, url in urls.items()}
-    found = store.find_known(es, names, [i for ids in lookups.values() for i in ids], recent)
+    found = store.find_known(es, names, [i for ids in lookups.values() for i in ids])
     stored = {}
     for doc_id, ids in lookups.items():
         stored_id = next((i for i in ids if i in found), None)
@@ -628,7 +623,6 @@ def _fold_page_canonicals(
     names: store.IndexNames,
     report: RunReport,
     now: datetime,
-    recent: store.RecentIndices | None = None,
 ) -> list[Article]:
     """One article per id, once pages have named their canonical links (`_article`).
 
@@ -647,7 +641,7 @@ def _fold_page_canonicals(
             kept[article.id], first, article = article, article, first
         first.feeds = sorted(set(first.feeds) | set(article.feeds))
     moved = {a.id: a.canonical_url for a in kept.values() if _moved(a)}
-    stored = _find_stored(es, names, moved, recent) if moved else {}
+    stored = _find_stored(es, names, moved) if moved else {}
     if stored:
         _seen_again(es, stored, {doc_id: kept[doc_id].feeds for doc_id in stored}, report, now)
     return [article for doc_id, article in kept.items() if doc_id not in stored]
@@ -662,7 +656,7 @@ def _roll_over_if_due(run: _RunContext) -> bool:
     """Start the next article index if the write index is full; False if the cluster was
     too busy to say (the write index takes the batch, the next batch asks again)."""
     try:
-        store.roll_over_articles(run.es, run.names, run.rollover, run.recent)
+        store.roll_over_articles(run.es, run.names, run.rollover)
     except StoreError as exc:
         if not exc.transient:
             raise
@@ -677,10 +671,9 @@ def _store_batch(
     report: RunReport,
     now: datetime,
     unrefreshed: stories.Unrefreshed,
-    recent: store.RecentIndices | None = None,
 ) -> Counter[str]:
     """Stories, alert matches and the bulk write of one batch's new articles (blocking)."""
-    articles = _fold_page_canonicals(articles, es, names, report, now, recent)
+    articles = _fold_page_canonicals(articles, es, names, report, now)
     # before indexing: on the article
     story = stories.assign_stories(es, names, articles, unrefreshed=unrefreshed)
     for key, n in story.counts().items():
@@ -691,7 +684,7 @@ def _store_batch(
         # Written with the article, cleared once its alerts exist: whatever fails in between,
         # the next run's alerts.record_missing_alerts finds the article and writes them.
         article.alerts_pending = bool(article.rules)
-    outcome = store.bulk_index(es, names, articles, recent)
+    outcome = store.bulk_index(es, names, articles)
     report.count("articles.new", outcome.created)
     report.count("entries.known", outcome.conflicts)  # indexed meanwhile by another worker
     if outcome.race_winners:  # the copy another worker wrote first gets this one's feeds
@@ -716,7 +709,7 @@ def _store_batch(
     if cleared:
         report.count("dead_letters.cleared", cleared)
     joined = stories.after_indexing(
-        es, names, story, articles, outcome.written, outcome.failed_ids, unrefreshed, recent
+        es, names, story, articles, outcome.written, outcome.failed_ids, unrefreshed
     )
     for reason, n in joined.items():
         report.fail(reason, n=n)

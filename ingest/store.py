@@ -261,83 +261,37 @@ def backing_indices(es: Elasticsearch, names: IndexNames) -> list[str]:
     return sorted(response.body) if response.meta.status == 200 else []
 
 
-class RecentIndices:
-    """One run's memory of the newest two backing indices (`find_known_everywhere` asks them
-    in real time), so that a batch's look-ups need not read the alias each time.
-
-    They change only at a rollover. The run's rollover check before each batch tells it the
-    write index (`roll_over_articles`): a rollover, the run's own or another worker's, makes
-    it read the alias again. Until that check sees another worker's rollover, the index that
-    worker started is not asked in real time; a create-only write into it of an article it
-    holds is still a 409 (the write goes through the alias), counted as known.
-    """
-
-    def __init__(self) -> None:
-        self._newest: list[str] | None = None
-
-    def newest_two(self, es: Elasticsearch, names: IndexNames) -> list[str]:
-        newest = self._newest
-        if newest is None:
-            newest = self._newest = backing_indices(es, names)[-2:]
-        return newest
-
-    def known(self) -> bool:
-        """The alias was read this run (so the write index exists)."""
-        return bool(self._newest)
-
-    def write_index_is(self, index: str | None) -> None:
-        """What the rollover check saw: the write index now (None: it rolled over)."""
-        if self._newest is not None and (index is None or self._newest[-1:] != [index]):
-            self._newest = None
-
-
-def find_known(
-    es: Elasticsearch, names: IndexNames, ids: list[str], recent: RecentIndices | None = None
-) -> dict[str, str]:
+def find_known(es: Elasticsearch, names: IndexNames, ids: list[str]) -> dict[str, str]:
     """Which of `ids` are indexed already, in any backing index, mapped to the index
     holding each (the oldest, should a race have left two copies for a moment)."""
     if not ids:
         return {}
-    holders = find_known_everywhere(es, names, ids, recent=recent)
+    holders = find_known_everywhere(es, names, ids)
     return {doc_id: min(indices) for doc_id, indices in holders.items()}
 
 
-def roll_over_articles(
-    es: Elasticsearch,
-    names: IndexNames,
-    limits: RolloverLimits,
-    recent: RecentIndices | None = None,
-) -> str | None:
+def roll_over_articles(es: Elasticsearch, names: IndexNames, limits: RolloverLimits) -> str | None:
     """Start the next article index if the write index meets one of `limits`; return the
-    new index's name, or None when nothing was due. `recent` learns the write index.
+    new index's name, or None when nothing was due.
 
     The embedded 7.10 node has neither ILM nor data streams, so the pipeline asks before each
     batch and the maintenance DAG daily; the request is cheap when nothing is due. Two
     workers asking at once may both roll over: that only makes an index with no articles.
     """
-    if recent is None or not recent.known():  # a run's alias, once read, is not deleted
-        ensure_write_index(es, names)
+    ensure_write_index(es, names)
     # Never urgent: if the cluster is busy, the next batch asks again (no backoff here).
     response = without_backoff(es).indices.rollover(
         alias=names.articles_write, conditions=limits.conditions()
     )
-    rolled_over = bool(response.get("rolled_over"))
-    if recent is not None:
-        recent.write_index_is(None if rolled_over else str(response["old_index"]))
-    if rolled_over:
+    if response.get("rolled_over"):
         # the index that was written to takes no more new articles: searchable now, so that
         # look-ups need not ask it in real time for long
         es.options(ignore_status=404).indices.refresh(index=str(response["old_index"]))
-    return str(response["new_index"]) if rolled_over else None
+    return str(response["new_index"]) if response.get("rolled_over") else None
 
 
 def find_known_everywhere(
-    es: Elasticsearch,
-    names: IndexNames,
-    ids: list[str],
-    *,
-    realtime_below: str | None = None,
-    recent: RecentIndices | None = None,
+    es: Elasticsearch, names: IndexNames, ids: list[str], *, realtime_below: str | None = None
 ) -> dict[str, set[str]]:
     """Every backing index holding each of `ids` (a search, and `mget` in real time on the
     newest two, or only on those of them older than `realtime_below`).
@@ -346,8 +300,7 @@ def find_known_everywhere(
     time (`mget`), as articles written there in the last seconds are not searchable yet:
     the write index, and the one before it should a rollover just have happened. A caller
     that has just written `ids` into `realtime_below` knows they are there, and a real-time
-    get of a document not yet refreshed makes Elasticsearch refresh the whole shard. Which
-    are the newest two: from `recent` if given, else read from the alias.
+    get of a document not yet refreshed makes Elasticsearch refresh the whole shard.
     """
     holders: dict[str, set[str]] = {}
     if not ids:
@@ -357,11 +310,11 @@ def find_known_everywhere(
     )
     for hit in response.get("hits", {}).get("hits", []):
         holders.setdefault(hit["_id"], set()).add(hit["_index"])
-    newest = recent.newest_two(es, names) if recent is not None else backing_indices(es, names)[-2:]
+    recent = backing_indices(es, names)[-2:]
     if realtime_below is not None:
-        newest = [index for index in newest if index < realtime_below]
-    if newest:
-        docs = [{"_index": index, "_id": i} for i in ids for index in newest]
+        recent = [index for index in recent if index < realtime_below]
+    if recent:
+        docs = [{"_index": index, "_id": i} for i in ids for index in recent]
         for doc in es.mget(docs=docs, source=False)["docs"]:
             if doc.get("found"):
                 holders.setdefault(doc["_id"], set()).add(doc["_index"])
@@ -530,12 +483,7 @@ class BulkOutcome:
         return {doc_id: error for doc_id, error in self.errors.items() if error.rejected}
 
 
-def bulk_index(
-    es: Elasticsearch,
-    names: IndexNames,
-    articles: Iterable[Article],
-    recent: RecentIndices | None = None,
-) -> BulkOutcome:
+def bulk_index(es: Elasticsearch, names: IndexNames, articles: Iterable[Article]) -> BulkOutcome:
     """Create-only bulk write of new articles into the write index (`names.articles_write`).
 
     429s are retried with backoff by the helper; every other item-level error is counted
@@ -553,13 +501,11 @@ def bulk_index(
         for article in articles
     )
     outcome = bulk_write(es, actions)
-    _undo_rollover_races(es, names, outcome, recent)
+    _undo_rollover_races(es, names, outcome)
     return outcome
 
 
-def _undo_rollover_races(
-    es: Elasticsearch, names: IndexNames, outcome: BulkOutcome, recent: RecentIndices | None
-) -> None:
+def _undo_rollover_races(es: Elasticsearch, names: IndexNames, outcome: BulkOutcome) -> None:
     """Delete the copies this write made of articles that an older index holds already.
 
     Create-only writes keep one copy per index, not per alias: two workers that both looked
@@ -573,9 +519,7 @@ def _undo_rollover_races(
         return
     # Only older indices can hold a copy that wins: the newest one written to needs no
     # real-time ask (see find_known_everywhere), which is the usual case of no rollover.
-    holders = find_known_everywhere(
-        es, names, list(created), realtime_below=max(created.values()), recent=recent
-    )
+    holders = find_known_everywhere(es, names, list(created), realtime_below=max(created.values()))
     losers = {
         doc_id: index
         for doc_id, index in created.items()

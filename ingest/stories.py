@@ -73,14 +73,7 @@ from rich.text import Text
 
 from ingest.language_groups import NEUTRAL, group_of
 from ingest.models import Article
-from ingest.store import (
-    IndexNames,
-    RecentIndices,
-    StoredArticle,
-    article_groups,
-    bulk_write,
-    find_known,
-)
+from ingest.store import IndexNames, StoredArticle, article_groups, bulk_write, find_known
 
 __all__ = [
     "BANDS",
@@ -571,7 +564,6 @@ def after_indexing(
     written: Mapping[str, str],
     failed: Iterable[str] = (),
     unrefreshed: Unrefreshed | None = None,
-    recent: RecentIndices | None = None,
 ) -> Counter[str]:
     """Count this batch's copies on their roots indexed earlier; make the batch findable.
 
@@ -579,10 +571,9 @@ def after_indexing(
     could not store: those copies are not counted. The next batch's look-up must find this
     batch's articles (copies of one story often come in consecutive batches): they go into
     `unrefreshed`, which refreshes their indices once it holds enough; without one, their
-    indices are refreshed now. `recent`: the run's newest indices, for the roots' look-up.
-    Returns failures by reason.
+    indices are refreshed now. Returns failures by reason.
     """
-    failures = _record_joins(es, names, outcome, set(failed), recent)
+    failures = _record_joins(es, names, outcome, set(failed))
     if unrefreshed is None:
         unrefreshed = Unrefreshed(limit=0)
     unrefreshed.add([a for a in articles if a.id in written], written)
@@ -639,11 +630,7 @@ class Unrefreshed:
 
 
 def _record_joins(
-    es: Elasticsearch,
-    names: IndexNames,
-    outcome: StoryOutcome,
-    failed: set[str],
-    recent: RecentIndices | None,
+    es: Elasticsearch, names: IndexNames, outcome: StoryOutcome, failed: set[str]
 ) -> Counter[str]:
     joins = {
         root: [source for doc_id, source in copies if doc_id not in failed]
@@ -653,7 +640,7 @@ def _record_joins(
     if not joins:
         return Counter()
     where = dict(outcome.root_index)
-    where.update(find_known(es, names, [root for root in joins if root not in where], recent))
+    where.update(find_known(es, names, [root for root in joins if root not in where]))
     actions = (
         {
             "_op_type": "update",

@@ -22,7 +22,7 @@ from ingest import dedupe, store
 from ingest.config import Settings
 from ingest.errors import StoreError
 from ingest.models import Feed, RunReport
-from ingest.pipeline import BATCHES_IN_FLIGHT, run_feeds
+from ingest.pipeline import run_feeds
 
 pytestmark = pytest.mark.es
 
@@ -214,18 +214,3 @@ def test_bulk_request_refused_whole_is_retried_not_dead_lettered(
 
     again = run_feeds([news_site], settings, es)  # the feed's entries are looked up again
     assert again.counts["articles.new"] == 12 and len(indexed(es, settings)) == 12
-
-
-def test_a_run_reads_the_write_alias_once_not_per_look_up(
-    news_site: Feed, settings: Settings, es: Elasticsearch, proxy: EsFaultProxy
-) -> None:
-    """Four batches, each with a look-up before fetching, a rollover check and a look-up
-    for racing copies after writing: the alias behind them is read once in the run (or
-    once by each of the first batches in flight, which look up at the same time), not
-    twice per batch, and whether it exists is not asked again before each rollover check."""
-    report = run_through(proxy, news_site, replace(settings, batch_size=3))
-    assert report.counts["articles.new"] == 12 and not report.failures
-    write_alias = f"/_alias/{store.IndexNames(settings.index_prefix).articles_write}"
-    assert proxy.requests[f"GET {write_alias}"] <= BATCHES_IN_FLIGHT, proxy.requests
-    assert proxy.requests[f"HEAD {write_alias}"] <= 1, proxy.requests
-    assert proxy.requests[f"POST /{settings.index_prefix}-articles-write/_rollover"] == 4

@@ -306,29 +306,3 @@ def test_over_long_keyword_values_never_reject_the_document(
     found = es.search(index=names.articles, query={"term": {"tags": "grens"}})["hits"]["hits"]
     assert [hit["_id"] for hit in found] == ["long-keywords"]
     assert found[0]["_source"]["authors"] == [huge]  # kept in _source, just not a term
-
-
-def test_a_run_that_missed_another_workers_rollover_still_writes_no_second_copy(
-    es: Elasticsearch, settings: Settings
-) -> None:
-    """A run remembers the newest indices (`RecentIndices`) between its rollover checks.
-    Another worker rolls over and writes an article into the next index, not yet
-    searchable: the run's look-up misses it, and its create-only write of the same
-    article through the write alias is a conflict, not a second copy. The run's next
-    rollover check sees the new write index, and the look-ups find the article again."""
-    names = names_of(settings)
-    recent = store.RecentIndices()
-    store.bulk_index(es, names, [article("old", "tekst", NOW)], recent)
-    assert store.find_known(es, names, ["old"], recent) == {"old": names.first_article_index}
-    store.refresh(es, names)
-    # another worker: no memory of its own
-    rolled = store.roll_over_articles(es, names, RolloverLimits(max_docs=1))
-    assert store.bulk_index(es, names, [article("x", "theirs", NOW)]).written == {"x": rolled}
-    assert store.find_known(es, names, ["x"], recent) == {}  # not searchable, not asked
-    mine = store.bulk_index(es, names, [article("x", "mine", NOW)], recent)
-    assert (mine.created, mine.conflicts) == (0, 1)
-    assert store.roll_over_articles(es, names, RolloverLimits(max_docs=1000), recent) is None
-    assert store.find_known(es, names, ["x"], recent) == {"x": rolled}  # in real time
-    store.refresh(es, names)
-    hits = es.search(index=names.articles, query={"ids": {"values": ["x"]}})["hits"]["hits"]
-    assert [hit["_source"]["body"] for hit in hits] == ["theirs"]
