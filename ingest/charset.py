@@ -64,26 +64,37 @@ _DETECTOR_SAMPLE = 64 * 1024
 
 def decode(content: bytes, declared_charset: str | None = None) -> str:
     """The text of a fetched page or feed document; `declared_charset` is the HTTP header's."""
-    return content[_bom_length(content) :].decode(encoding_of(content, declared_charset), "replace")
+    codec, text = _decoded(content, declared_charset)
+    return text if text is not None else content[_bom_length(content) :].decode(codec, "replace")
 
 
 def encoding_of(content: bytes, declared_charset: str | None = None) -> str:
     """The Python codec `decode` uses for `content` (see the module docstring)."""
+    return _decoded(content, declared_charset)[0]
+
+
+def _decoded(content: bytes, declared_charset: str | None) -> tuple[str, str | None]:
+    """The codec for `content`, and its text where telling the codec decoded it already:
+    a page is decoded once, not once to check a label and again to read it."""
     for bom, codec in _BOMS:
         if content.startswith(bom):
-            return codec
+            return codec, None
     if _UTF16_LE.match(content):
-        return "utf-16-le"
+        return "utf-16-le", None
     if _UTF16_BE.match(content):
-        return "utf-16-be"
+        return "utf-16-be", None
     for codec in _declared_codecs(content, declared_charset):
-        if _is_ascii_compatible(codec) and not content.isascii() and _is_utf8(content):
-            return "utf-8"
-        if _fits(content, codec):
-            return codec
-    if _fits(content, "utf-8"):
-        return "utf-8"
-    return _detected(content) or "cp1252"
+        if _is_ascii_compatible(codec) and not content.isascii():
+            utf8 = _as_utf8(content)
+            if utf8 is not None:
+                return "utf-8", utf8
+        text = _fitting_text(content, codec)
+        if text is not None:
+            return codec, text
+    text = _fitting_text(content, "utf-8")
+    if text is not None:
+        return "utf-8", text
+    return _detected(content) or "cp1252", None
 
 
 def _bom_length(content: bytes) -> int:
@@ -120,16 +131,17 @@ def _is_ascii_compatible(codec: str) -> bool:
         return False
 
 
-def _is_utf8(content: bytes) -> bool:
+def _as_utf8(content: bytes) -> str | None:
+    """`content` as UTF-8, or None if it is not valid UTF-8."""
     try:
-        content.decode("utf-8")
+        return content.decode("utf-8")
     except UnicodeDecodeError:
-        return False
-    return True
+        return None
 
 
-def _fits(content: bytes, codec: str) -> bool:
-    """True unless decoding with `codec` breaks more sequences than it makes characters.
+def _fitting_text(content: bytes, codec: str) -> str | None:
+    """`content` decoded with `codec`, unless that breaks more sequences than it makes
+    characters (then None).
 
     Tolerates the stray byte of another encoding in a UTF-8 page (one U+FFFD among many
     good letters); a windows-1251 page read as UTF-8 is almost nothing but broken sequences.
@@ -138,9 +150,9 @@ def _fits(content: bytes, codec: str) -> bool:
     encoded_ffd = "\ufffd".encode(codec, "ignore")  # a U+FFFD the document really has
     broken = text.count("\ufffd") - (content.count(encoded_ffd) if encoded_ffd else 0)
     if broken <= 0:
-        return True
+        return text
     letters = sum(1 for char in text if char > "\x7f") - text.count("\ufffd")
-    return letters > broken
+    return text if letters > broken else None
 
 
 def _detected(content: bytes) -> str | None:
