@@ -38,11 +38,12 @@ sys.path.insert(0, str(REPO))
 
 from elasticsearch import Elasticsearch  # noqa: E402
 
-from ingest import attention, embedded, store  # noqa: E402
+from ingest import embedded, store  # noqa: E402
+from ingest.analysis import attention  # noqa: E402
+from ingest.analysis.search import SearchFilters, search_articles  # noqa: E402
+from ingest.analysis.trends import TrendRequest, coverage_trend  # noqa: E402
 from ingest.config import Settings  # noqa: E402
 from ingest.models import Article  # noqa: E402
-from ingest.search import SearchFilters, search_articles  # noqa: E402
-from ingest.trends import TrendRequest, coverage_trend  # noqa: E402
 
 SEED = 20211116
 PREFIX = "mmbench-attention"

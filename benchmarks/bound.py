@@ -2,7 +2,7 @@
 
 `trafilatura.extract` over the same 25 pages the site serves (in the same proportions), in
 one process, with the options mediamon's extractor uses (fast mode, precision, tables, no
-comments: `ingest.extract._EXTRACTOR_OPTIONS`). Pages per second on one core, times the
+comments: `ingest.extract.page._EXTRACTOR_OPTIONS`). Pages per second on one core, times the
 cores, is the ceiling no pipeline on this machine can pass if it extracts every page.
 
 Also measured, for the report: mediamon's own per-page work (`analyse_page`: trafilatura plus
@@ -25,7 +25,7 @@ from pathlib import Path
 import trafilatura
 
 from benchmarks.site import CorpusPage
-from ingest.worker import analyse_page
+from ingest.extract.pool import analyse_page
 
 Extractor = Callable[[str, str], object]
 

@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from ingest.errors import ExtractionError  # noqa: E402
-from ingest.extract import EXTRACTION_PASSES, clean_text, extract_page  # noqa: E402
+from ingest.extract.page import EXTRACTION_PASSES, clean_text, extract_page  # noqa: E402
 
 # Japanese and Chinese are written without spaces: each Han or kana character is a token.
 _TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|\w+")

@@ -53,8 +53,8 @@ from elasticsearch import Elasticsearch  # noqa: E402
 from benchmarks.percolate import corpus, make_rules  # noqa: E402
 from ingest import alerts, embedded, store, stories  # noqa: E402
 from ingest.config import Settings  # noqa: E402
-from ingest.language_groups import group_of  # noqa: E402
 from ingest.models import Article  # noqa: E402
+from ingest.store.language_fields import group_of  # noqa: E402
 
 SEED = 14
 TARGET_RATIO = 1.5  # cost of one more article at --large over at --small

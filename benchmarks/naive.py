@@ -20,11 +20,12 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from elasticsearch import ApiError, Elasticsearch
 
-from ingest import charset, dedupe, feeds, store
+from ingest import feeds, identity, store
 from ingest.errors import ExtractionError
+from ingest.extract.pool import analyse_page, tag_feed_text
+from ingest.fetch import charset
 from ingest.models import Extraction, Feed, FeedEntry
 from ingest.pipeline import Candidate, _article
-from ingest.worker import analyse_page, tag_feed_text
 
 
 def _loopback(url: str) -> tuple[str, str]:
@@ -60,8 +61,8 @@ def _index_one(
     client: httpx.Client, es: Elasticsearch, names: store.IndexNames, entry: FeedEntry
 ) -> bool:
     """Fetch, extract and index one entry; False if it was indexed already (cross-listed)."""
-    canonical = dedupe.canonical_url(entry.url)
-    candidate = Candidate(dedupe.document_id(canonical), canonical, entry, {entry.feed_name})
+    canonical = identity.canonical_url(entry.url)
+    candidate = Candidate(identity.document_id(canonical), canonical, entry, {entry.feed_name})
     response = _get(client, entry.url)
     fetched_at = datetime.now(UTC)
     html = charset.decode(response.content, response.charset_encoding)

@@ -7,8 +7,8 @@ Without ES_URL it starts (or reuses) the embedded Elasticsearch on --es-port. Ar
 demo corpus (`examples/demo/corpus`, six languages), `--copies` times; each rule is two words
 of at least five letters, next to each other in one article's text (so most rules match
 something), written once as `a AND b` (one query-string query) and once as `a NEAR/5 b` (an
-`intervals` query per text field, `ingest.query_syntax`). Both rule sets are synced into the
-same rules index layout and percolated against the same batch with `alerts.percolate`, and
+`intervals` query per text field, `ingest.analysis.query_syntax`). Both rule sets are synced
+into the same rules index layout and percolated against the same batch with `alerts.percolate`, and
 the same queries are run as searches over the indexed batch (`search.search_articles`, the
 path of `mediamon search`). It prints the median of `--repeat` runs of each and the ratios
 NEAR / AND; every NEAR match must also be an AND match (the script checks it).
@@ -31,10 +31,10 @@ from elasticsearch import Elasticsearch  # noqa: E402
 
 from benchmarks.percolate import timed  # noqa: E402
 from ingest import alerts, embedded, store  # noqa: E402
+from ingest.analysis.search import search_articles  # noqa: E402
 from ingest.config import Settings  # noqa: E402
-from ingest.demo_corpus import load_corpus  # noqa: E402
+from ingest.demo.corpus import load_corpus  # noqa: E402
 from ingest.models import Article  # noqa: E402
-from ingest.search import search_articles  # noqa: E402
 
 SEED = 20211116
 PREFIX = "mmbench-near"

@@ -51,7 +51,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from ingest import stories  # noqa: E402
-from ingest.dedupe import content_hash  # noqa: E402
+from ingest.identity import content_hash  # noqa: E402
 from ingest.stories import CandidatePool, Fingerprint, MinHashParams, StoryMember  # noqa: E402
 
 SEED = 20211116

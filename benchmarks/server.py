@@ -1,6 +1,6 @@
 """The demo's web server with a network's latency, in a process of its own.
 
-`ingest.demo_server.DemoServer` already serves many virtual hosts from a folder, with ETag,
+`ingest.demo.server.DemoServer` already serves many virtual hosts from a folder, with ETag,
 Last-Modified and 304s, and logs every request. The benchmark adds what a loopback server
 lacks: every response (feeds, pages, robots.txt, 304s alike) waits 50-150 ms first, a
 deterministic jitter from a hash of the host and path, so runs are comparable.
@@ -18,7 +18,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from ingest import demo_server
+from ingest.demo import server as demo_server
 
 MIN_LATENCY = 0.050
 MAX_LATENCY = 0.150

@@ -28,8 +28,8 @@ from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
 
-from ingest.demo import parse_time, sub_element, summary_of
-from ingest.demo_server import site_file
+from ingest.demo.server import site_file
+from ingest.demo.site import parse_time, sub_element, summary_of
 from ingest.models import Feed
 
 HOSTS = 20

@@ -14,7 +14,7 @@ The shared corpus (`--shared DIR`, default `MEDIAMON_SHARED` or `../shared`) add
 titles as an extra tier, with no hint (one page per publisher: no site history). Its pages
 come from Fundus's parser fixtures: reported, never a set to choose rules on.
 
-Hints, as `ingest.language.tag_language` takes them:
+Hints, as `ingest.extract.language.tag_language` takes them:
 
 - `none`: the title alone;
 - `feed`: the feed's declared language where the site has one language (a `<language>` or
@@ -45,8 +45,8 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from ingest.demo_corpus import load_corpus  # noqa: E402
-from ingest.language import tag_language  # noqa: E402
+from ingest.demo.corpus import load_corpus  # noqa: E402
+from ingest.extract.language import tag_language  # noqa: E402
 from ingest.models import LanguageHint, LanguageTag  # noqa: E402
 
 DEV_TITLES = REPO / "benchmarks" / "data" / "short_titles.yaml"

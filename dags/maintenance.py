@@ -12,7 +12,7 @@ templates (install or upgrade, idempotent)
   -> feed_health (failing feeds, feeds with nothing new, share of 304s: logged and stored
      in the runs index as `feed-health-YYYY-MM-DD`)
 
-Scheduling only: every task body calls `ingest.orchestration`.
+Scheduling only: every task body calls `ingest.airflow_tasks`.
 """
 
 from __future__ import annotations
@@ -41,45 +41,45 @@ from airflow.sdk import dag, task
 def mediamon_maintenance() -> None:
     @task
     def templates() -> list[str]:
-        from ingest import orchestration
+        from ingest import airflow_tasks
 
-        return orchestration.install_templates()
+        return airflow_tasks.install_templates()
 
     @task
     def rules() -> dict[str, Any]:
-        from ingest import orchestration
+        from ingest import airflow_tasks
 
-        return orchestration.sync_rules()
+        return airflow_tasks.sync_rules()
 
     @task
     def missing_alerts() -> dict[str, int]:
-        from ingest import orchestration
+        from ingest import airflow_tasks
 
-        return orchestration.record_missing_alerts()
+        return airflow_tasks.record_missing_alerts()
 
     @task
     def spikes(run_id: str | None = None) -> dict[str, Any]:
-        from ingest import orchestration
+        from ingest import airflow_tasks
 
-        return orchestration.check_spikes(dag_run_id=run_id)
+        return airflow_tasks.check_spikes(dag_run_id=run_id)
 
     @task(execution_timeout=timedelta(hours=1))
     def refetch() -> dict[str, Any]:
-        from ingest import orchestration
+        from ingest import airflow_tasks
 
-        return orchestration.refetch_articles()
+        return airflow_tasks.refetch_articles()
 
     @task
     def retention() -> list[str]:
-        from ingest import orchestration
+        from ingest import airflow_tasks
 
-        return orchestration.apply_retention()
+        return airflow_tasks.apply_retention()
 
     @task
     def feed_health() -> dict[str, Any]:
-        from ingest import orchestration
+        from ingest import airflow_tasks
 
-        return orchestration.report_feed_health()
+        return airflow_tasks.report_feed_health()
 
     synced = rules()
     templates() >> [synced, refetch(), retention(), feed_health()]

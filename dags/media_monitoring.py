@@ -6,7 +6,7 @@ plan (validate the feeds file, install templates, host-grouped batches)
   -> summary (runs once every batch is done, failed ones too, unless planning failed: sends
      the run's alerts once, stores the whole run's report, fails the run if a batch failed)
 
-Scheduling only: every task body calls `ingest.orchestration`. Elasticsearch comes from the
+Scheduling only: every task body calls `ingest.airflow_tasks`. Elasticsearch comes from the
 connection `elasticsearch_default`; the feeds file and the rest from the `mediamon_*`
 Variables (README, "Deploy"). The schedule is the one value read when the file is parsed:
 Variable `mediamon_schedule` (a cron expression or preset), default every 15 minutes.
@@ -49,9 +49,9 @@ RETRIES = {
 def media_monitoring() -> None:
     @task
     def plan() -> list[dict[str, Any]]:
-        from ingest import orchestration
+        from ingest import airflow_tasks
 
-        return orchestration.plan()
+        return airflow_tasks.plan()
 
     @task(
         pool="mediamon_fetch",
@@ -59,9 +59,9 @@ def media_monitoring() -> None:
         execution_timeout=timedelta(hours=1),
     )
     def ingest_batch(batch: dict[str, Any], run_id: str | None = None) -> dict[str, Any]:
-        from ingest import orchestration
+        from ingest import airflow_tasks
 
-        return orchestration.ingest_batch(batch, dag_run_id=run_id)
+        return airflow_tasks.ingest_batch(batch, dag_run_id=run_id)
 
     @task(trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
     def summary(
@@ -70,11 +70,11 @@ def media_monitoring() -> None:
         run_id: str | None = None,
         dag_run: DagRunProtocol | None = None,
     ) -> dict[str, Any]:
-        from ingest import orchestration
+        from ingest import airflow_tasks
 
         started = dag_run.start_date if dag_run else None
-        report = orchestration.summarize(batches, results, dag_run_id=run_id, started_at=started)
-        orchestration.fail_if_batches_failed(report)
+        report = airflow_tasks.summarize(batches, results, dag_run_id=run_id, started_at=started)
+        airflow_tasks.fail_if_batches_failed(report)
         return report
 
     batches = plan()

@@ -16,6 +16,10 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ingest.errors import ConfigError
 
+# The repository's root. The index templates, the Kibana objects and the demo's corpus live
+# beside the package, not in it (the image copies the repository and installs it in place).
+REPOSITORY = Path(__file__).resolve().parent.parent
+
 DEFAULT_ES_PORT = 9200
 DEFAULT_USER_AGENT = "mediamon/0.1 (news monitoring; +https://github.com/mediamon/mediamon)"
 
@@ -32,7 +36,7 @@ class FetchLimits:
     max_bytes: int = 10 * 1024 * 1024  # decoded body size
     max_redirects: int = 5
     user_agent: str = DEFAULT_USER_AGENT
-    # Politeness towards one host (ingest/http.py); seconds.
+    # Politeness towards one host (ingest/fetch/client.py); seconds.
     max_crawl_delay: float = 30.0  # a larger robots.txt Crawl-delay is clamped to this
     max_retry_after_wait: float = 60.0  # a longer Retry-After fails requests fast instead
     host_failure_limit: int = 5  # consecutive transient failures before a host is paused

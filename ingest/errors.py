@@ -82,7 +82,7 @@ class ExtractionError(MediamonError):
 
 class StoreError(MediamonError):
     """Elasticsearch failed an operation. `transient` is true when it is unreachable or busy
-    (`ingest.es_boundary`); `reason` is the short code counted in run reports."""
+    (`ingest.store.boundary`); `reason` is the short code counted in run reports."""
 
     def __init__(self, message: str, *, transient: bool = False, reason: str = "store") -> None:
         self.transient = transient

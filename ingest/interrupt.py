@@ -6,7 +6,7 @@ no new work, abandons the pages not yet fetched, finishes what is being extracte
 stores its report marked interrupted and raises `RunInterrupted` (`ingest.pipeline`). A second
 signal ends the process at once, with one line and the same status: the feeds' leases then run
 out by themselves, as after a kill. The extraction workers ignore both signals
-(`ingest.worker`): this process decides, and they exit when it does.
+(`ingest.extract.pool`): this process decides, and they exit when it does.
 
 Signal handlers belong to the main thread: called from another thread, `stop_on_signals` leaves
 the signals to whoever owns them. The handlers in place before (Airflow's, pytest's, Python's

@@ -3,7 +3,7 @@
 `import_saved_objects` posts them to Kibana's saved-objects import API with
 `overwrite=true`, so importing again replaces them in place (same ids): idempotent.
 
-This module talks to Kibana with httpx directly rather than through `ingest.http`. That
+This module talks to Kibana with httpx directly rather than through `ingest.fetch.client`. That
 client is the egress point for *untrusted* URLs out of feeds, and its guard refuses private
 and loopback addresses by design; Kibana is the operator's own service, usually on a private
 network (`http://kibana:5601` in docker compose), named by the operator on the command line.
@@ -19,9 +19,10 @@ from typing import Any
 
 import httpx
 
+from ingest.config import REPOSITORY
 from ingest.errors import ConfigError, MediamonError
 
-SAVED_OBJECTS_DIR = Path(__file__).resolve().parent.parent / "mappings" / "kibana"
+SAVED_OBJECTS_DIR = REPOSITORY / "mappings" / "kibana"
 DEFAULT_PREFIX = "mediamon"
 
 

@@ -1,7 +1,7 @@
 """Upkeep of what mediamon stores: retention of old articles, feed health.
 
 Both take the client and the `IndexNames` as arguments, like `ingest.store`; the maintenance
-DAG calls them through `ingest.orchestration`, and so can a script.
+DAG calls them through `ingest.airflow_tasks`, and so can a script.
 """
 
 from __future__ import annotations

@@ -80,9 +80,9 @@ class Extraction:
     tags: tuple[str, ...] = ()
     published_at: datetime | None = None
     date_source: str = ""  # "page" when the page states it
-    date_precision: str = ""  # ingest.dates: "day", "time" (no zone) or "zoned"
+    date_precision: str = ""  # ingest.extract.dates: "day", "time" (no zone) or "zoned"
     html_lang: str | None = None  # <html lang>, normalised to ISO 639-1 where possible
-    canonical_link: str = ""  # <link rel="canonical">, absolute; ingest.dedupe judges it
+    canonical_link: str = ""  # <link rel="canonical">, absolute; ingest.identity judges it
     truncated: bool = False  # the body was cut at extract.MAX_BODY_CHARS
     method: str = ""  # the extraction pass that found the body (extract.EXTRACTION_PASSES)
     # The body's near-duplicate fingerprint (ingest.stories), added by worker.analyse_page
@@ -101,7 +101,7 @@ class LanguageHint:
 
 @dataclass(frozen=True)
 class LanguageTag:
-    """Result of language tagging; `source` says what decided it (`ingest.language`)."""
+    """Result of language tagging; `source` says what decided it (`ingest.extract.language`)."""
 
     code: str  # ISO 639-1, or "und" when undetermined
     confidence: float  # what the text alone says of `code`: never raised by a hint
@@ -406,12 +406,12 @@ class FeedState:
     unchanged: int = 0
     identical: int = 0
     changed: int = 0
-    content_hash: str | None = None  # of the last document (ingest.polling.body_hash)
-    entry_keys: list[str] = field(default_factory=list)  # its entries' ingest.polling keys
+    content_hash: str | None = None  # of the last document (ingest.feeds.polling.body_hash)
+    entry_keys: list[str] = field(default_factory=list)  # its entries' ingest.feeds.polling keys
     # Article id -> transient page failures so far, of entries whose pages are being retried
     # (ingest.pipeline.PAGE_ATTEMPTS).
     page_retries: dict[str, int] = field(default_factory=dict)
-    poll_interval: int | None = None  # seconds: the adaptive interval (ingest.polling)
+    poll_interval: int | None = None  # seconds: the adaptive interval (ingest.feeds.polling)
     declared_interval: int | None = None  # seconds: what the feed declares (ttl, sy:)
     poll_due_at: datetime | None = None  # when its schedule wants the next poll
 

@@ -40,7 +40,8 @@ from typing import Protocol
 
 from elasticsearch import Elasticsearch
 
-from ingest import alerts, dates, dedupe, feeds, interrupt, malloc, polling, store, stories, worker
+from ingest import alerts, feeds, identity, interrupt, malloc, store, stories
+from ingest.alerts.notify import DeliverySettings, Notifier
 from ingest.config import RolloverLimits, Settings
 from ingest.errors import (
     ExtractionError,
@@ -49,8 +50,10 @@ from ingest.errors import (
     StoreError,
     TransientFetchError,
 )
-from ingest.http import FeedResponse, HttpClient
-from ingest.language import SITE_MIN_ARTICLES, count_words
+from ingest.extract import dates, pool
+from ingest.extract.language import SITE_MIN_ARTICLES, count_words
+from ingest.feeds import polling
+from ingest.fetch.client import FeedResponse, HttpClient
 from ingest.models import (
     Article,
     Extraction,
@@ -61,7 +64,6 @@ from ingest.models import (
     RunReport,
     SiteLanguages,
 )
-from ingest.notify import DeliverySettings, Notifier
 
 # A page that fails for a reason that may pass (timeout, 5xx, 429, a host backing off) is
 # not indexed as feed-only at once: its feeds are read again by the next polls, which try it
@@ -146,7 +148,7 @@ def run_feeds(
     """Run one pass over `feed_list` and store its report. Clients are made here, at the edge.
 
     Every feed is polled, unless `due_only`: then only the feeds whose adaptive schedule
-    (`ingest.polling`) wants a poll now; the others count as `feeds.not_due`.
+    (`ingest.feeds.polling`) wants a poll now; the others count as `feeds.not_due`.
 
     New articles are matched against the rules in the rules index; with `rules` (a loaded
     rules file) those are validated and synced there first, a bad rule failing the run before
@@ -164,7 +166,7 @@ def run_feeds(
     try:
         with (
             interrupt.stop_on_signals() as stop,
-            worker.extraction_pool(settings.extract_workers) as executor,
+            pool.extraction_pool(settings.extract_workers) as executor,
         ):
             return asyncio.run(
                 _run(
@@ -261,7 +263,7 @@ async def _run(
                 started,
                 progress,
                 pages=asyncio.Semaphore(
-                    settings.fetch.concurrency + 2 * worker.worker_count(settings.extract_workers)
+                    settings.fetch.concurrency + 2 * pool.worker_count(settings.extract_workers)
                 ),
                 store_turn=asyncio.Lock(),
                 rollover=settings.rollover,
@@ -496,10 +498,10 @@ def _merge_entries(entries: list[FeedEntry], report: RunReport) -> dict[str, Can
     candidates: dict[str, Candidate] = {}
     for entry in entries:
         if entry.url:
-            canonical = dedupe.canonical_url(entry.url)
-            doc_id = dedupe.document_id(canonical)  # the same for http/https, www., a final /
+            canonical = identity.canonical_url(entry.url)
+            doc_id = identity.document_id(canonical)  # the same for http/https, www., a final /
         else:  # an item without a link (feeds._entry): no page, an identity of its own
-            canonical, doc_id = "", dedupe.entry_id(entry.identity or "")
+            canonical, doc_id = "", identity.entry_id(entry.identity or "")
         if doc_id in candidates:
             report.count("entries.merged")
         else:
@@ -584,7 +586,7 @@ def _site_languages(candidates: list[Candidate], run: _RunContext) -> SiteLangua
 
 def _domain(candidate: Candidate) -> str:
     """The site of a candidate: its link's host, or its feed's for an item without a link."""
-    return dedupe.domain_of(candidate.canonical_url or candidate.entry.feed_url)
+    return identity.domain_of(candidate.canonical_url or candidate.entry.feed_url)
 
 
 def _find_stored(
@@ -592,7 +594,9 @@ def _find_stored(
 ) -> dict[str, tuple[str, str]]:
     """Which of these articles (canonical URL by id) are indexed already, under their id or
     an id an earlier version gave one of their URL's variants: id -> (stored id, index)."""
-    lookups = {doc_id: dedupe.lookup_ids(url) if url else [doc_id] for doc_id, url in urls.items()}
+    lookups = {
+        doc_id: identity.lookup_ids(url) if url else [doc_id] for doc_id, url in urls.items()
+    }
     found = store.find_known(es, names, [i for ids in lookups.values() for i in ids])
     stored = {}
     for doc_id, ids in lookups.items():
@@ -649,7 +653,7 @@ def _fold_page_canonicals(
 
 def _moved(article: Article) -> bool:
     """The article's id comes from its page's canonical link, not from the link followed."""
-    return bool(article.url) and article.id != dedupe.document_id(article.url)
+    return bool(article.url) and article.id != identity.document_id(article.url)
 
 
 def _roll_over_if_due(run: _RunContext) -> bool:
@@ -759,7 +763,7 @@ async def _fetch_and_extract(
     async def feed_only(reason: str, fetched_at: datetime | None) -> Article:
         declared = entry.declared_language
         language = await loop.run_in_executor(
-            executor, worker.tag_feed_text, entry.title, entry.summary, declared, site
+            executor, pool.tag_feed_text, entry.title, entry.summary, declared, site
         )
         return _article(candidate, Extraction(), language, fetched_at, reason=reason)
 
@@ -782,12 +786,12 @@ async def _fetch_and_extract(
     report.count("pages.fetched")
     try:
         extraction, language = await loop.run_in_executor(
-            executor, worker.analyse_page, page.html, page.final_url, entry.declared_language, site
+            executor, pool.analyse_page, page.html, page.final_url, entry.declared_language, site
         )
     except ExtractionError as exc:
         report.fail(f"page:{exc.reason}", str(exc))
         return await feed_only(f"page:{exc.reason}", page.fetched_at)
-    canonical = dedupe.page_canonical(extraction.canonical_link, page.final_url)
+    canonical = identity.page_canonical(extraction.canonical_link, page.final_url)
     return _article(candidate, extraction, language, page.fetched_at, canonical=canonical)
 
 
@@ -800,15 +804,15 @@ def _article(
     canonical: str | None = None,
 ) -> Article:
     """The article of `candidate`; under the id of `canonical`, the page's own canonical
-    link (`dedupe.page_canonical`), when it names one."""
+    link (`identity.page_canonical`), when it names one."""
     entry = candidate.entry
     now = datetime.now(UTC)
     published_at, date_source = _publication_date(extraction, entry, now)
     body = extraction.body
     canonical = canonical or candidate.canonical_url
-    domain = dedupe.domain_of(canonical or entry.feed_url)  # an item without a link: the feed's
+    domain = identity.domain_of(canonical or entry.feed_url)  # an item without a link: the feed's
     return Article(
-        id=dedupe.document_id(canonical) if canonical else candidate.id,
+        id=identity.document_id(canonical) if canonical else candidate.id,
         url=entry.url,
         canonical_url=canonical,
         domain=domain,
@@ -831,7 +835,7 @@ def _article(
         extraction_method=extraction.method or None,
         authors=list(extraction.authors or entry.authors),
         tags=sorted(set(extraction.tags) | set(entry.tags)),
-        content_hash=dedupe.content_hash(body) if body else None,
+        content_hash=identity.content_hash(body) if body else None,
         word_count=count_words(body),  # CJK-aware: counts characters, not spaces
         minhash=extraction.minhash,
         lsh_bands=list(extraction.lsh_bands),

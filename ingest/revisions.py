@@ -47,14 +47,14 @@ from rich.text import Text
 
 from ingest import store
 from ingest.config import Settings
-from ingest.dedupe import content_hash
 from ingest.errors import ConfigError, ExtractionError, FetchError
-from ingest.http import HttpClient
-from ingest.language import count_words
-from ingest.language_groups import language_fields
+from ingest.extract.language import count_words
+from ingest.extract.pool import analyse_page, extraction_pool  # the same pool and work as ingest
+from ingest.fetch.client import HttpClient
+from ingest.identity import content_hash
 from ingest.models import Extraction, RunReport
 from ingest.store import IndexNames
-from ingest.worker import analyse_page, extraction_pool  # the same pool and work as ingest
+from ingest.store.language_fields import language_fields
 
 __all__ = [
     "DEFAULT_LATE_BY",
@@ -325,7 +325,7 @@ def _article_action(check: Check, now: datetime) -> dict[str, Any]:
             old_title=source.get("title"),
             title=title,
             body=extraction.body,
-            # the language's analysed copy follows the new text (ingest.language_groups)
+            # the language's analysed copy follows the new text (ingest.store.language_fields)
             text=language_fields(
                 {**source, "title": title, "body": extraction.body}, store.article_groups()
             ),

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from ingest.demo_corpus import Article, Corpus, load_corpus
-from ingest.demo_pages import render_page
+from ingest.demo.corpus import Article, Corpus, load_corpus
+from ingest.demo.pages import render_page
 
 # A Dutch article of 16 November 2021 that names Loekasjenko and writes "vluchtelingen".
 DUTCH_BORDER = "poolse-premier-spreekt-van-aanval"

@@ -18,11 +18,11 @@ from click.testing import CliRunner
 from elasticsearch import Elasticsearch
 
 from ingest import alerts, store
+from ingest.alerts.notify import Target
 from ingest.cli import cli
 from ingest.config import Settings
 from ingest.errors import ConfigError
 from ingest.models import AlertHit, Article, alert_id, story_subject
-from ingest.notify import Target
 
 NOW = datetime(2021, 11, 16, 12, tzinfo=UTC)
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

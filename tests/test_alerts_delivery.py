@@ -33,10 +33,10 @@ from test_alerts import BORDER, article, story_alert, write_rules
 from werkzeug import Request, Response
 
 from ingest import alerts, store
+from ingest.alerts.notify import DeliverySettings, Notifier, SmtpSettings, Target, redact
 from ingest.config import Settings
-from ingest.http import HttpClient
+from ingest.fetch.client import HttpClient
 from ingest.models import Feed, RunReport
-from ingest.notify import DeliverySettings, Notifier, SmtpSettings, Target, redact
 from ingest.pipeline import run_feeds
 
 pytestmark = pytest.mark.es

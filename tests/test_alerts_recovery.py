@@ -19,7 +19,7 @@ from articles import new_article
 from elasticsearch import Elasticsearch
 from pytest_httpserver import HTTPServer
 
-from ingest import alerts, orchestration, store
+from ingest import airflow_tasks, alerts, store
 from ingest.config import Settings
 from ingest.models import AlertHit, Feed, alert_id
 from ingest.pipeline import run_feeds
@@ -163,10 +163,10 @@ def test_the_maintenance_task_creates_missing_alerts(es: Elasticsearch, settings
     assert store.bulk_index(es, names, [lost]).created == 1
     store.refresh(es, names)
 
-    assert orchestration.record_missing_alerts(settings) == {
+    assert airflow_tasks.record_missing_alerts(settings) == {
         "created": 1,
         "existing": 0,
         "failed": 0,
     }
     assert set(alert_docs(es, names)) == {alert_id("lukas", "m1")}
-    assert orchestration.record_missing_alerts(settings)["created"] == 0
+    assert airflow_tasks.record_missing_alerts(settings)["created"] == 0

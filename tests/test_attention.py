@@ -28,19 +28,19 @@ from click.testing import CliRunner
 from elasticsearch import Elasticsearch
 
 from ingest import kibana, store
-from ingest.attention import (
+from ingest.analysis.attention import (
     breakdown,
     compare_queries,
     parse_named_queries,
     significant_terms,
     stopwords,
 )
+from ingest.analysis.search import SearchFilters
+from ingest.analysis.trends import TrendRequest, coverage_trend, to_csv, to_json
 from ingest.cli import cli
 from ingest.config import Settings
 from ingest.errors import ConfigError
 from ingest.models import Article
-from ingest.search import SearchFilters
-from ingest.trends import TrendRequest, coverage_trend, to_csv, to_json
 
 pytestmark = pytest.mark.es
 

@@ -18,7 +18,7 @@ import pytest
 
 from ingest import store
 from ingest.config import Settings
-from ingest.demo_server import site_file
+from ingest.demo.server import site_file
 
 REPO = Path(__file__).resolve().parent.parent
 # benchmarks/ is not an installed package (it is run as `python -m benchmarks` from the

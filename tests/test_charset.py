@@ -1,4 +1,4 @@
-"""The one decoder of pages and feeds (`ingest.charset`), alone and end to end.
+"""The one decoder of pages and feeds (`ingest.fetch.charset`), alone and end to end.
 
 The Polish and Russian texts are written for these tests (border-crisis reporting of the kind
 the project monitors); the end-to-end tests serve them in legacy encodings from a real local
@@ -16,11 +16,11 @@ from elasticsearch import Elasticsearch
 from pytest_httpserver import HTTPServer
 
 from ingest import store
-from ingest.charset import decode, encoding_of
+from ingest.analysis.search import SearchFilters, search_articles
 from ingest.config import Settings
+from ingest.fetch.charset import decode, encoding_of
 from ingest.models import Feed
 from ingest.pipeline import run_feeds
-from ingest.search import SearchFilters, search_articles
 
 POLISH = [
     "Straż Graniczna poinformowała w środę, że w pobliżu Kuźnicy na granicy z Białorusią "

@@ -1,7 +1,7 @@
 """Publication times: the most precise statement that agrees on the day, with its zone.
 
-Unit tests of `ingest.dates` and the page's statements (`ingest.extract`), then the whole
-pipeline against a real local server and Elasticsearch.
+Unit tests of `ingest.extract.dates` and the page's statements (`ingest.extract.page`), then
+the whole pipeline against a real local server and Elasticsearch.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import pytest
 from elasticsearch import Elasticsearch
 from pytest_httpserver import HTTPServer
 
-from ingest import dates, store
+from ingest import store
 from ingest.config import Settings
-from ingest.extract import extract_page
+from ingest.extract import dates
+from ingest.extract.page import extract_page
 from ingest.models import Feed
 from ingest.pipeline import run_feeds
 

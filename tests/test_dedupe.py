@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from ingest.dedupe import (
+from ingest.identity import (
     canonical_url,
     content_hash,
     document_id,

@@ -23,8 +23,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from ingest.charset import decode
-from ingest.demo import (
+from ingest.demo.corpus import CORPUS_DIR, Corpus, load_corpus
+from ingest.demo.site import (
     COMMITTED_FEEDS_YAML,
     SEED_FILE,
     DemoServer,
@@ -34,8 +34,8 @@ from ingest.demo import (
     serve_demo,
     summary_of,
 )
-from ingest.demo_corpus import CORPUS_DIR, Corpus, load_corpus
 from ingest.errors import ConfigError, ExtractionError
+from ingest.fetch.charset import decode
 
 BORDER_LANGUAGES = {"nl", "pl", "de", "en", "ru", "fr"}
 
@@ -198,7 +198,7 @@ def test_pages_carry_what_news_pages_carry(server: DemoServer, site: DemoSite) -
 def test_every_page_extracts_to_its_text_without_boilerplate(
     server: DemoServer, site: DemoSite, corpus: Corpus
 ) -> None:
-    from ingest.extract import extract_page
+    from ingest.extract.page import extract_page
 
     for article in site.articles:
         if article.expect != "ok":
@@ -216,7 +216,7 @@ def test_every_page_extracts_to_its_text_without_boilerplate(
 def test_feed_only_pages_give_no_text_and_the_gone_one_is_404(
     server: DemoServer, site: DemoSite
 ) -> None:
-    from ingest.extract import extract_page
+    from ingest.extract.page import extract_page
 
     assert site.expected_failures == {"no_text": 2, "http_404": 1}
     for article in site.articles:
@@ -357,7 +357,7 @@ def test_a_busy_port_is_a_clear_error(server: DemoServer, tmp_path: Path) -> Non
 def test_committed_feeds_yaml_matches_the_corpus(tmp_path: Path) -> None:
     built = build_site(tmp_path, 8765).feeds_yaml.read_text(encoding="utf-8")
     assert COMMITTED_FEEDS_YAML.read_text(encoding="utf-8") == built, (
-        "examples/demo/feeds.yaml is stale: run `python -m ingest.demo`"
+        "examples/demo/feeds.yaml is stale: run `python -m ingest.demo.site`"
     )
 
 

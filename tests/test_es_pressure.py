@@ -1,4 +1,4 @@
-"""A cluster under pressure, through the one Elasticsearch boundary (`ingest.es_boundary`).
+"""A cluster under pressure, through the one Elasticsearch boundary (`ingest.store.boundary`).
 
 Circuit breakers (429 `circuit_breaking_exception`, injected by the proxy of tests/faults.py
 in front of the real node) and a real read-only block on the article indices: a run backs
@@ -18,11 +18,12 @@ from elasticsearch import Elasticsearch
 from faults import EsFaultProxy
 from test_faults import indexed, news_site  # noqa: F401  # the fixture of 12 articles
 
-from ingest import es_boundary, store
+from ingest import store
 from ingest.config import Settings
 from ingest.errors import StoreError
 from ingest.models import Feed
 from ingest.pipeline import run_feeds
+from ingest.store import boundary
 
 pytestmark = pytest.mark.es
 BREAKER = "circuit_breaking_exception"
@@ -37,7 +38,7 @@ def proxy(settings: Settings, es: Elasticsearch) -> Iterator[EsFaultProxy]:
 def client_through(proxy: EsFaultProxy, settings: Settings) -> tuple[Settings, Elasticsearch]:
     via_proxy = replace(settings, es_url=proxy.url)
     client = store.connect(via_proxy)
-    assert isinstance(client, es_boundary.BoundaryElasticsearch)
+    assert isinstance(client, boundary.BoundaryElasticsearch)
     client.backoff = (0.1, 0.2, 0.4)  # the production schedule waits 31.5 s in all
     return via_proxy, client
 
@@ -46,7 +47,7 @@ def test_the_boundary_sorts_errors_into_transient_and_permanent() -> None:
     def breaker(status: int, kind: str) -> dict[str, object]:
         return {"error": {"root_cause": [{"type": kind}], "type": kind}}
 
-    reason = es_boundary.api_error_reason
+    reason = boundary.api_error_reason
     assert reason(429, breaker(429, BREAKER)) == f"es:{BREAKER}"
     assert reason(429, {"error": "injected"}) == "es:http_429"
     assert reason(503, {}) == "es:http_503"
@@ -58,8 +59,8 @@ def test_the_boundary_sorts_errors_into_transient_and_permanent() -> None:
                   "caused_by": {"type": "too_many_buckets_exception"}},
     }  # fmt: skip
     assert reason(503, too_many_buckets) is None
-    assert es_boundary.item_is_transient(429, {"type": "cluster_block_exception"})
-    assert not es_boundary.item_is_transient(400, {"type": "mapper_parsing_exception"})
+    assert boundary.item_is_transient(429, {"type": "cluster_block_exception"})
+    assert not boundary.item_is_transient(400, {"type": "mapper_parsing_exception"})
 
 
 def test_circuit_breakers_on_search_and_bulk_are_waited_out(

@@ -22,7 +22,7 @@ def test_demo_feeds_file_is_valid() -> None:
 
 
 def test_demo_feeds_are_the_corpus_outlets() -> None:
-    from ingest.demo_corpus import load_corpus
+    from ingest.demo.corpus import load_corpus
 
     corpus = load_corpus()
     feeds = load_feeds(EXAMPLES / "demo" / "feeds.yaml")
@@ -36,7 +36,7 @@ def test_the_border_rule_names_the_crisis_in_every_language_of_the_demo() -> Non
     import re
 
     from ingest.alerts import load_rules
-    from ingest.demo_corpus import load_corpus
+    from ingest.demo.corpus import load_corpus
 
     rule = next(r for r in load_rules(EXAMPLES / "alerts.yaml") if r.id == "border-crisis")
     terms = [t.strip().strip('"') for t in rule.query.split(" OR ")]

@@ -19,7 +19,7 @@ import pytest
 from lxml.html import fromstring
 
 from ingest.errors import ExtractionError
-from ingest.extract import EXTRACTION_PASSES, clean_text, cut_text, extract_page
+from ingest.extract.page import EXTRACTION_PASSES, clean_text, cut_text, extract_page
 from ingest.models import Extraction
 
 # benchmarks/ is run from the repository, not installed: its scoring is shared from there.

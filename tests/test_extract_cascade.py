@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from ingest.errors import ExtractionError
-from ingest.extract import EXTRACTION_PASSES, MIN_WORDS, extract_page
+from ingest.extract.page import EXTRACTION_PASSES, MIN_WORDS, extract_page
 
 PARAGRAPHS = [
     "Bij de grensovergang in Kuźnica wachten al dagen honderden mensen in de kou, terwijl "

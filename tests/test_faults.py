@@ -18,7 +18,7 @@ from elasticsearch import Elasticsearch
 from faults import EsFaultProxy
 from pytest_httpserver import HTTPServer
 
-from ingest import dedupe, store
+from ingest import identity, store
 from ingest.config import Settings
 from ingest.errors import StoreError
 from ingest.models import Feed, RunReport
@@ -143,7 +143,7 @@ def test_article_refused_with_a_400_is_dead_lettered_once_and_not_retried(
 ) -> None:
     names = store.IndexNames(settings.index_prefix)
     refused_url = httpserver.url_for("/news/5")
-    refused_id = dedupe.document_id(dedupe.canonical_url(refused_url))
+    refused_id = identity.document_id(identity.canonical_url(refused_url))
     # The real node answers the bulk with a 200 whose item for this article is a real 400.
     proxy.corrupt_document(refused_id, {"published_at": "not a date"})
 

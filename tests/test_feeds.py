@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest import dedupe
+from ingest import identity
 from ingest.errors import ConfigError
 from ingest.feeds import load_feeds, parse_feed
 from ingest.models import Feed, LanguageHint
@@ -128,12 +128,12 @@ def test_items_without_a_link_have_a_stable_identity_of_their_own() -> None:
     assert with_guid.identity == f"{url}\nurn:x:1"
     assert dated.identity == f"{url}\nZonder guid\n2021-11-16T10:00:00+00:00"
     assert undated.identity == f"{url}\nZonder guid\n"
-    ids = {dedupe.entry_id(e.identity or "") for e in parsed.entries}
+    ids = {identity.entry_id(e.identity or "") for e in parsed.entries}
     assert len(ids) == 3  # one document each
     again = parse_feed(feed, FEED, url, NOW)  # the same item read again: the same document
     assert [e.identity for e in again.entries] == [e.identity for e in parsed.entries]
     elsewhere = parse_feed(feed, FEED, "https://other.example/rss", NOW)
-    assert {dedupe.entry_id(e.identity or "") for e in elsewhere.entries}.isdisjoint(ids)
+    assert {identity.entry_id(e.identity or "") for e in elsewhere.entries}.isdisjoint(ids)
 
 
 def test_atom_entries() -> None:

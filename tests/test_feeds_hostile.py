@@ -46,11 +46,11 @@ from feed_corpus import (
 )
 from pytest_httpserver import HTTPServer
 
-from ingest import extract
 from ingest.config import FetchLimits
 from ingest.errors import ExtractionError, FetchError
+from ingest.extract import page as extract
 from ingest.feeds import MAX_ENTRIES, ParsedFeed, parse_feed
-from ingest.http import HttpClient
+from ingest.fetch.client import HttpClient
 from ingest.models import Feed
 
 FEED = Feed(name="odd", url=FEED_URL)

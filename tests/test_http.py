@@ -27,7 +27,7 @@ from pytest_httpserver import HTTPServer
 
 from ingest.config import FetchLimits
 from ingest.errors import FetchError, PermanentFetchError, TransientFetchError
-from ingest.http import FeedResponse, HttpClient
+from ingest.fetch.client import FeedResponse, HttpClient
 from ingest.models import Page
 
 T = TypeVar("T")

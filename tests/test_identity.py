@@ -1,7 +1,7 @@
 """One document per article, end to end: a real local server, the pipeline, Elasticsearch.
 
 The server answers for several host names (`nieuws.localhost`, `www.nieuws.localhost`, ...:
-`ingest.http` resolves *.localhost to 127.0.0.1 without DNS), so the variants of one link
+`ingest.fetch.client` resolves *.localhost to 127.0.0.1 without DNS), so the variants of one link
 and the pages of different sites are real requests to real URLs.
 """
 
@@ -17,7 +17,7 @@ from articles import new_article
 from elasticsearch import Elasticsearch
 from pytest_httpserver import HTTPServer
 
-from ingest import dedupe, store
+from ingest import identity, store
 from ingest.config import Settings
 from ingest.models import Feed
 from ingest.pipeline import run_feeds
@@ -115,12 +115,12 @@ def test_variants_and_canonical_links_make_one_document_each(
     assert len(docs) == 7, sorted(by_url)  # 10 links: /grens/1 three times, /grens/2 twice
     assert report.counts["entries.merged"] == 3, report.counts  # /grens/1 x2 before, amp after
     assert report.counts["articles.new"] == 7
-    assert sorted(docs[dedupe.document_id(f"{site}/grens/1")]["feeds"]) == ["a", "b", "c"]
-    assert sorted(docs[dedupe.document_id(f"{site}/grens/2")]["feeds"]) == ["a", "b"]
-    assert docs[dedupe.document_id(f"{site}/grens/2")]["url"] == f"{site}/grens/2"
+    assert sorted(docs[identity.document_id(f"{site}/grens/1")]["feeds"]) == ["a", "b", "c"]
+    assert sorted(docs[identity.document_id(f"{site}/grens/2")]["feeds"]) == ["a", "b"]
+    assert docs[identity.document_id(f"{site}/grens/2")]["url"] == f"{site}/grens/2"
     for different in ("politiek/3", "politiek/4", "nieuws.php?artikel=5", "nieuws.php?artikel=6"):
-        assert dedupe.document_id(f"{site}/{different}") in docs, different
-    assert dedupe.document_id(f"http://ander.localhost:{port}/kopie/1") in docs
+        assert identity.document_id(f"{site}/{different}") in docs, different
+    assert identity.document_id(f"http://ander.localhost:{port}/kopie/1") in docs
     assert report.accounted_entries() == report.counts["entries.seen"] == 10
 
     # A later run: a new feed lists the print copy of /grens/2: fetched, found by its
@@ -132,7 +132,7 @@ def test_variants_and_canonical_links_make_one_document_each(
     docs = stored(es, settings)
     assert len(docs) == 7 and again.counts["articles.new"] == 0, again.counts
     assert again.counts["entries.known"] >= 1
-    assert sorted(docs[dedupe.document_id(f"{site}/grens/2")]["feeds"]) == ["a", "b", "d"]
+    assert sorted(docs[identity.document_id(f"{site}/grens/2")]["feeds"]) == ["a", "b", "d"]
 
 
 def test_articles_indexed_under_old_ids_are_found_by_any_variant(

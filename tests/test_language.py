@@ -12,8 +12,13 @@ from pathlib import Path
 import corpus_pages
 import pytest
 
-from ingest.extract import extract_page
-from ingest.language import count_words, normalise_language_code, site_candidates, tag_language
+from ingest.extract.language import (
+    count_words,
+    normalise_language_code,
+    site_candidates,
+    tag_language,
+)
+from ingest.extract.page import extract_page
 from ingest.models import LanguageHint
 
 # benchmarks/ is not an installed package: the repository is put on the path to import it.
@@ -230,5 +235,5 @@ def test_count_words(text: str, expected: int) -> None:
 
 
 def test_importing_the_module_does_not_load_the_model() -> None:
-    code = "import sys, ingest.language; assert 'py3langid' not in sys.modules"
+    code = "import sys, ingest.extract.language; assert 'py3langid' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -14,10 +14,11 @@ from articles import new_article
 from click.testing import CliRunner
 from elasticsearch import Elasticsearch
 
-from ingest import alerts, migrate, store
+from ingest import alerts, store
+from ingest.analysis.search import SearchFilters, search_articles
 from ingest.cli import cli
 from ingest.config import Settings
-from ingest.search import SearchFilters, search_articles
+from ingest.store import migrate
 
 pytestmark = pytest.mark.es
 

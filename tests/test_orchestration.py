@@ -17,11 +17,8 @@ import pytest
 from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
 from elasticsearch import AuthenticationException
 
-from ingest import orchestration
-from ingest.config import Settings
-from ingest.errors import ConfigError, StoreError
-from ingest.models import Feed, RunReport
-from ingest.orchestration import (
+from ingest import airflow_tasks
+from ingest.airflow_tasks import (
     Options,
     batch_specs,
     feed_from_spec,
@@ -30,6 +27,9 @@ from ingest.orchestration import (
     summary_report,
     task_errors,
 )
+from ingest.config import Settings
+from ingest.errors import ConfigError, StoreError
+from ingest.models import Feed, RunReport
 
 # With Airflow installed, the error-mapping tests import it: keep it out of ~/airflow.
 if "AIRFLOW_HOME" not in os.environ:
@@ -62,7 +62,7 @@ def test_a_hosts_feeds_stay_in_one_batch() -> None:
     hosts_seen: dict[str, int] = {}
     for index, batch in enumerate(batches):
         for f in batch:
-            host = orchestration.host_of(f)
+            host = airflow_tasks.host_of(f)
             assert hosts_seen.setdefault(host, index) == index, f"{host} split over batches"
     assert sorted(f.name for b in batches for f in b) == sorted(f.name for f in FEEDS)
 
@@ -130,7 +130,7 @@ def test_connection_with_host_port_and_basic_auth() -> None:
     )
     assert s.es_url == "http://es01:9201"
     assert (s.es_username, s.es_password, s.es_api_key) == ("mediamon", "s3cret", None)
-    assert "s3cret" not in repr(s) and "s3cret" not in orchestration.describe(s)
+    assert "s3cret" not in repr(s) and "s3cret" not in airflow_tasks.describe(s)
 
 
 def test_connection_with_url_in_host_scheme_in_extra_or_schema() -> None:
@@ -156,7 +156,7 @@ def test_connection_api_key_wins_and_extra_sets_the_prefix() -> None:
     )
     assert (s.es_api_key, s.es_username, s.es_password) == ("a2V5", None, None)
     assert s.index_prefix == "mm"
-    assert "a2V5" not in repr(s) and "api key" in orchestration.describe(s)
+    assert "a2V5" not in repr(s) and "api key" in airflow_tasks.describe(s)
 
 
 def test_options_defaults_and_bad_values() -> None:
@@ -177,7 +177,7 @@ def _permanent_type() -> type[Exception]:
     try:
         from airflow.sdk.exceptions import AirflowFailException
     except ImportError:
-        return orchestration.PermanentTaskError
+        return airflow_tasks.PermanentTaskError
     return AirflowFailException
 
 
@@ -220,7 +220,7 @@ def test_summary_merges_batches_and_names_the_failed_one() -> None:
         report.count("articles.new", 5)
         report.fail("page:http_404", n=1)
         report.by_language["nl"] += 5
-        ok.append(orchestration.batch_result(spec["index"], len(spec["feeds"]), report))
+        ok.append(airflow_tasks.batch_result(spec["index"], len(spec["feeds"]), report))
     started = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     report = summary_report(specs, [*ok, None], "manual__1", started)
     assert report.run_id == "manual__1" and report.started_at == started
@@ -234,5 +234,5 @@ def test_summary_merges_batches_and_names_the_failed_one() -> None:
     assert report.by_language["nl"] == 10
     assert specs[2]["label"] in report.errors[0]
     with pytest.raises(_permanent_type(), match="1 of 3 batches failed"):
-        orchestration.fail_if_batches_failed({"counts": dict(report.counts)})
-    orchestration.fail_if_batches_failed({"counts": {"batches.planned": 3, "batches.ok": 3}})
+        airflow_tasks.fail_if_batches_failed({"counts": dict(report.counts)})
+    airflow_tasks.fail_if_batches_failed({"counts": {"batches.planned": 3, "batches.ok": 3}})

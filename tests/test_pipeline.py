@@ -22,10 +22,10 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from ingest import store
+from ingest.analysis.search import SearchFilters, search_articles
 from ingest.config import Settings
 from ingest.models import Feed
 from ingest.pipeline import run_feeds
-from ingest.search import SearchFilters, search_articles
 
 pytestmark = pytest.mark.es
 

@@ -26,8 +26,8 @@ import pytest
 
 from ingest.config import FetchLimits
 from ingest.errors import FetchError, TransientFetchError
-from ingest.http import HttpClient
-from ingest.politeness import parse_retry_after
+from ingest.fetch.client import HttpClient
+from ingest.fetch.politeness import parse_retry_after
 
 T = TypeVar("T")
 LOCAL = (ip_network("127.0.0.0/8"),)

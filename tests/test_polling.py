@@ -1,6 +1,6 @@
 """Feed polling that does not trust the server: body hash, entry ids, adaptive interval.
 
-Unit tests for `ingest.polling`, then runs of the real pipeline against a real local server
+Unit tests for `ingest.feeds.polling`, then runs of the real pipeline against a real local server
 that lies in the ways real ones do (no validators, a regenerated document with the same
 items), into a real Elasticsearch.
 """
@@ -17,8 +17,9 @@ from elasticsearch import Elasticsearch
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from ingest import polling, store
+from ingest import store
 from ingest.config import Settings
+from ingest.feeds import polling
 from ingest.models import Feed, FeedEntry, FeedState, RunReport
 from ingest.pipeline import _forget_documents_after_failures, run_feeds
 
@@ -26,7 +27,7 @@ NOW = datetime(2025, 3, 1, 12, tzinfo=UTC)
 PAGE = corpus_pages.ENGLISH  # an article of the demo corpus
 
 
-# -- ingest.polling -------------------------------------------------------------------------
+# -- ingest.feeds.polling -------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

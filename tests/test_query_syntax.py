@@ -17,12 +17,12 @@ from click.testing import CliRunner
 from elasticsearch import Elasticsearch
 
 from ingest import alerts, store
+from ingest.analysis.query_syntax import QuerySyntaxError, proximity_query, uses_proximity
+from ingest.analysis.search import query_string, search_articles, text_query
 from ingest.cli import cli
 from ingest.config import Settings
 from ingest.errors import ConfigError
 from ingest.models import Article
-from ingest.query_syntax import QuerySyntaxError, proximity_query, uses_proximity
-from ingest.search import query_string, search_articles, text_query
 
 NOW = datetime(2021, 11, 16, 12, tzinfo=UTC)
 FIELDS = {"body": 1.0, "text.nl.body": 1.0}

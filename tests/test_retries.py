@@ -20,7 +20,7 @@ from werkzeug import Request, Response
 
 from ingest import store
 from ingest.config import Settings
-from ingest.extract import MAX_BODY_CHARS
+from ingest.extract.page import MAX_BODY_CHARS
 from ingest.models import Feed
 from ingest.pipeline import PAGE_ATTEMPTS, run_feeds
 

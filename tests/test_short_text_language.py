@@ -25,7 +25,7 @@ from pytest_httpserver import HTTPServer
 
 from ingest import store
 from ingest.config import Settings
-from ingest.language import SITE_MIN_ARTICLES, tag_language
+from ingest.extract.language import SITE_MIN_ARTICLES, tag_language
 from ingest.models import Feed
 from ingest.pipeline import run_feeds
 

@@ -33,7 +33,7 @@ from pytest_httpserver import HTTPServer
 from ingest import store, stories
 from ingest.cli import cli
 from ingest.config import Settings
-from ingest.dedupe import content_hash
+from ingest.identity import content_hash
 from ingest.models import Article, Feed
 from ingest.pipeline import run_feeds
 from ingest.stories import CandidatePool, StoryMember

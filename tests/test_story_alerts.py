@@ -38,9 +38,9 @@ from test_alerts_recovery import blocked
 from werkzeug import Request, Response
 
 from ingest import alerts, store
+from ingest.alerts.notify import DeliverySettings, Target
 from ingest.config import Settings
 from ingest.models import Article, Feed, RunReport
-from ingest.notify import DeliverySettings, Target
 from ingest.pipeline import run_feeds
 
 pytestmark = pytest.mark.es

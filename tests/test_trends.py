@@ -23,11 +23,11 @@ from click.testing import CliRunner
 from elasticsearch import Elasticsearch
 
 from ingest import store
+from ingest.analysis.trends import Bucket, TrendRequest, bar, coverage_trend, to_csv, to_json
 from ingest.cli import cli
 from ingest.config import Settings
 from ingest.errors import ConfigError
 from ingest.models import Article
-from ingest.trends import Bucket, TrendRequest, bar, coverage_trend, to_csv, to_json
 
 pytestmark = pytest.mark.es
 

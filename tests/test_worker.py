@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest import worker
+from ingest.extract import pool as worker
 
 
 def test_pool_workers_start_from_the_preloaded_forkserver() -> None:
-    # ingest.worker_preload ends with gc.freeze(): a worker forked from that forkserver
+    # ingest.extract.preload ends with gc.freeze(): a worker forked from that forkserver
     # inherits a non-empty permanent generation; one started without the preload has none.
     # (A preload module that fails to import is skipped by multiprocessing without a word.)
     with worker.extraction_pool(2) as pool:
@@ -52,7 +52,7 @@ CONSOLE_SCRIPT = f"""
 import os, sys
 if os.environ.get("MEDIAMON_TEST_TASK_PROCESS"):
     raise RuntimeError("the parent's __main__ ran again in an extraction worker")
-from ingest import worker
+from ingest.extract import pool as worker
 
 def main():
     os.environ["MEDIAMON_TEST_TASK_PROCESS"] = "1"
@@ -75,7 +75,7 @@ if sys.argv[2] == "billiard":
     import billiard as multiprocessing
 else:
     import multiprocessing
-from ingest import worker
+from ingest.extract import pool as worker
 
 def own_a_pool(results, linger):
     try:

@@ -35,8 +35,8 @@ from deploy_services import BIN, Airflow, NewsSite, WebhookReceiver, free_port, 
 from elasticsearch import Elasticsearch
 
 from ingest import store
+from ingest.airflow_tasks import batch_run_id
 from ingest.config import Settings
-from ingest.orchestration import batch_run_id
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow, pytest.mark.timeout(1800)]
 

@@ -10,7 +10,7 @@ it says more than those heuristics:
 - the publication time: the most precise of the JSON-LD `datePublished`, the meta tags
   (`article:published_time`, `date`, ...) and the article's `<time datetime>` that agrees
   with the first of them on the day; htmldate's finding when none has a zone. Its precision
-  goes with it (`ingest.dates`), so that the pipeline can prefer the feed's time to a day.
+  goes with it (`ingest.extract.dates`), so that the pipeline can prefer the feed's time to a day.
 
 The page is parsed once: the metadata is read from the tree that trafilatura then extracts.
 """
@@ -34,9 +34,9 @@ from trafilatura import bare_extraction, load_html
 from trafilatura.metadata import examine_meta, extract_meta_json
 from trafilatura.settings import Document, Extractor, use_config
 
-from ingest import dates
 from ingest.errors import ExtractionError
-from ingest.language import count_words, normalise_language_code
+from ingest.extract import dates
+from ingest.extract.language import count_words, normalise_language_code
 from ingest.models import Extraction
 
 __all__ = [
@@ -382,7 +382,7 @@ def _publication_time(
     tree: HtmlElement, url: str, stated: list[object]
 ) -> tuple[datetime, str] | None:
     """The most precise time the page states that agrees with its first statement, and its
-    precision (`ingest.dates`); on a tie, the earlier statement.
+    precision (`ingest.extract.dates`); on a tie, the earlier statement.
 
     `stated` comes most trustworthy first (JSON-LD, meta tags, `<time>` elements), so a
     `<time>` in a sidebar that names another day does not win over the page's own date.

@@ -28,7 +28,7 @@ from rich.table import Table
 
 from ingest import store
 from ingest.config import Settings
-from ingest.demo import DemoServer, DemoSite, build_site
+from ingest.demo.site import DemoServer, DemoSite, build_site
 from ingest.models import RunReport
 from ingest.store import IndexNames
 
@@ -165,7 +165,7 @@ def days_of(site: DemoSite) -> tuple[str, str]:
 
 
 def dutch_search(tour: Walkthrough) -> None:
-    from ingest.search import SearchFilters, search_articles
+    from ingest.analysis.search import SearchFilters, search_articles
 
     total, hits = search_articles(
         tour.client, tour.names, "vluchteling", SearchFilters(languages=("nl",)), limit=5
@@ -179,7 +179,7 @@ def dutch_search(tour: Walkthrough) -> None:
 
 
 def trend_by_language(tour: Walkthrough, query: str, since: str, until: str) -> list[Any]:
-    from ingest.trends import TrendRequest, coverage_trend, render_table
+    from ingest.analysis.trends import TrendRequest, coverage_trend, render_table
 
     request = TrendRequest(query, "day", "language", since, until, top=8)
     found = coverage_trend(tour.client, tour.names, request)
@@ -266,7 +266,7 @@ def spike_days(buckets: list[Any]) -> tuple[datetime, datetime]:
 
 def spikes(tour: Walkthrough, buckets: list[Any]) -> None:
     from ingest.alerts import check_spikes
-    from ingest.spike_explanation import explanation_lines
+    from ingest.alerts.explanation import explanation_lines
 
     if not buckets:
         return

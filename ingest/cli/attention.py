@@ -15,8 +15,8 @@ import click
 from rich.console import Console
 
 from ingest import store
+from ingest.analysis.search import SearchFilters
 from ingest.config import Settings
-from ingest.search import SearchFilters
 
 __all__ = ["breakdown", "compare", "coverage_filters", "interval_option", "output_format", "terms"]
 
@@ -99,8 +99,8 @@ def compare(
 
     Name each query: compare 'grens=Kuznica OR grens' 'sancties=sancties OR sanctions'.
     """
-    from ingest.attention import compare_queries, parse_named_queries
-    from ingest.attention_output import (
+    from ingest.analysis.attention import compare_queries, parse_named_queries
+    from ingest.cli.render_attention import (
         comparison_csv,
         comparison_json,
         comparison_table,
@@ -151,8 +151,8 @@ def breakdown(
     as_json: bool, **filters: Any,
 ) -> None:  # fmt: skip
     """Matching articles by source, language, domain or feed: counts and shares."""
-    from ingest.attention import breakdown as count_by
-    from ingest.attention_output import (
+    from ingest.analysis.attention import breakdown as count_by
+    from ingest.cli.render_attention import (
         breakdown_csv,
         breakdown_json,
         breakdown_table,
@@ -201,8 +201,8 @@ def terms(
 ) -> None:
     """What matching coverage talks about: terms that stand out against all coverage
     in the same period, with the stories each comes from."""
-    from ingest.attention import significant_terms
-    from ingest.attention_output import terms_csv, terms_json, terms_table
+    from ingest.analysis.attention import significant_terms
+    from ingest.cli.render_attention import terms_csv, terms_json, terms_table
 
     output = output_format(output, as_json)
     client = store.connect(settings)

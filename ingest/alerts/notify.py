@@ -3,17 +3,17 @@
 A rule's `notify` list holds targets; each target delivers one message per alert, or with
 `digest: true` one message per rule per run listing every new alert. An alert of a story
 shows its first article, then how many outlets carried it (each story once, in a digest
-too); a spike alert shows what changed that day (`ingest.spike_explanation`). `Notifier.send` makes
+too); a spike alert shows what changed that day (`ingest.alerts.explanation`). `Notifier.send` makes
 one delivery with retries and exponential backoff (tenacity) and raises a `FetchError` when
 it finally fails: `TransientFetchError` (the alert stays pending, the next run retries it) or
 `PermanentFetchError` (the alert is marked failed). Reasons are short codes counted in the
-run report as `notify:<reason>`: the `ingest.http` reasons for webhooks, and for e-mail
+run report as `notify:<reason>`: the `ingest.fetch.client` reasons for webhooks, and for e-mail
 `smtp_not_configured`, `smtp_auth`, `smtp_recipients_refused`, `smtp_<code>`,
 `smtp_disconnected`, `connect_error`, `timeout`, `dns_error`, `egress_refused`; for both
 `secret_missing`.
 
 Webhooks go through `HttpClient` (the egress guard, timeouts, size caps); the SMTP host is
-checked with `ingest.http.check_egress` and the connection opened to the checked address.
+checked with `ingest.fetch.client.check_egress` and the connection opened to the checked address.
 
 Credentials never leave this module: webhook URLs and secrets may be written as references,
 ``${MEDIAMON_SECRET_NAME}``, resolved from `DeliverySettings.secrets` only when sending; the
@@ -42,10 +42,10 @@ from urllib.parse import urlsplit
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from ingest.alerts.explanation import explanation_lines
 from ingest.errors import ConfigError, FetchError, PermanentFetchError, TransientFetchError
-from ingest.http import HttpClient, Network, check_egress
+from ingest.fetch.client import HttpClient, Network, check_egress
 from ingest.models import AlertHit
-from ingest.spike_explanation import explanation_lines
 
 __all__ = [
     "DeliverySettings",
@@ -343,7 +343,7 @@ def _spike_line(alert: AlertHit) -> str:
 
 
 def _spike_lines(alert: AlertHit) -> list[str]:
-    """The spike and what changed that day (`ingest.spike_explanation`)."""
+    """The spike and what changed that day (`ingest.alerts.explanation`)."""
     why = (alert.spike or {}).get("explanation")
     return [_spike_line(alert), *explanation_lines(why)]
 

@@ -15,9 +15,9 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from ingest.attention import Breakdown, Comparison, Term
+from ingest.analysis.attention import Breakdown, Comparison, Term
+from ingest.analysis.trends import label, percent, rounded
 from ingest.errors import ConfigError
-from ingest.trends import label, percent, rounded
 
 __all__ = [
     "breakdown_csv",

@@ -6,7 +6,7 @@ Both are sent to the pool by reference (pickled by name), so they live in this s
 rather than in `ingest.pipeline`.
 
 The pool's processes start from a forkserver that has already imported trafilatura and the
-language model (`ingest.worker_preload`), so the workers share those pages instead of each
+language model (`ingest.extract.preload`), so the workers share those pages instead of each
 loading its own copy: measured on the corpus with two workers, the process tree's
 proportional memory (PSS) fell from 445 to 320 MB. Fingerprints are numpy alone
 (`stories.minhash_values`): datasketch's package brought scipy into every worker.
@@ -27,8 +27,8 @@ from multiprocessing import process as mp_process
 from multiprocessing.process import BaseProcess
 
 from ingest import stories
-from ingest.extract import extract_page
-from ingest.language import tag_language
+from ingest.extract.language import tag_language
+from ingest.extract.page import extract_page
 from ingest.models import Extraction, LanguageHint, LanguageTag
 
 __all__ = ["analyse_page", "extraction_pool", "tag_feed_text", "warm_up", "worker_count"]
@@ -44,7 +44,7 @@ def analyse_page(
 ) -> tuple[Extraction, LanguageTag]:
     """Extraction, language tagging and the body's near-duplicate fingerprint of one page.
 
-    The feed's declared language wins over the page's `<html lang>` (`ingest.language`)."""
+    The feed's declared language wins over the page's `<html lang>` (`ingest.extract.language`)."""
     extraction = extract_page(html, url)
     if declared is None and extraction.html_lang:
         declared = LanguageHint(extraction.html_lang, "page")
@@ -83,7 +83,7 @@ def extraction_pool(configured_workers: int) -> Iterator[Executor]:
     process holding threads is unsafe), or a single thread when one worker is asked for.
 
     It works however this process was started: by a console script (`airflow`, whose
-    `__main__` the workers never re-run: see `ingest.worker_preload`), in a task process of
+    `__main__` the workers never re-run: see `ingest.extract.preload`), in a task process of
     any Airflow executor, or inside a daemonic Celery prefork worker (see `_children_allowed`).
     The workers exit when this process does, even when it is killed (`_exit_with_owner`),
     and leave SIGINT and SIGTERM to it (`_leave_signals_to_owner`).
@@ -94,7 +94,7 @@ def extraction_pool(configured_workers: int) -> Iterator[Executor]:
             yield executor
         return
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["ingest.worker_preload"])
+    context.set_forkserver_preload(["ingest.extract.preload"])
     with (
         _children_allowed(),
         ProcessPoolExecutor(

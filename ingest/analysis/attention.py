@@ -16,7 +16,7 @@ or two Elasticsearch aggregations; nothing here scans hits on the client.
   counted once, the stopwords of the matches' languages left out), each with the stories
   it comes from.
 
-`mediamon trend --normalize` (ingest.trends) gives the single-query share over time.
+`mediamon trend --normalize` (ingest.analysis.trends) gives the single-query share over time.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
+from ingest.analysis.search import SearchFilters, build_query, text_query
+from ingest.analysis.trends import aggregate_articles, bucket_time, date_histogram, share
 from ingest.errors import ConfigError
-from ingest.search import SearchFilters, build_query, text_query
 from ingest.store import IndexNames
-from ingest.trends import aggregate_articles, bucket_time, date_histogram, share
 
 __all__ = [
     "BREAKDOWN_FIELDS",
@@ -277,7 +277,7 @@ def terms_against(
 ) -> tuple[int, list[Term]]:
     """(articles `matching`, the `size` terms that set them apart from the `background`
     articles): `significant_terms` with the two sides given as queries. The spike
-    explanation (`ingest.spike_explanation`) compares a rule's matches of one day with its
+    explanation (`ingest.alerts.explanation`) compares a rule's matches of one day with its
     matches of the weeks before this way."""
     languages = _languages(es, names, matching, label)
     aggs = {

@@ -4,7 +4,7 @@ Queries use the query-string syntax Kibana users already write (`"Poolse grens" 
 Loekasjenko`), over the language-neutral text fields and their per-language copies under
 `text` (each article fills its own language's), so a Dutch query is stemmed the Dutch way
 (`vluchteling` finds *vluchtelingen*). The `NEAR/n` and `ONEAR/n` proximity that users of
-monitoring tools write is added by `ingest.query_syntax`, over the same fields.
+monitoring tools write is added by `ingest.analysis.query_syntax`, over the same fields.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 
 from elasticsearch import BadRequestError, Elasticsearch
 
+from ingest.analysis.query_syntax import proximity_query, uses_proximity
 from ingest.errors import ConfigError
-from ingest.language_groups import NEUTRAL
-from ingest.query_syntax import proximity_query, uses_proximity
 from ingest.store import IndexNames, article_groups
+from ingest.store.language_fields import NEUTRAL
 
 # Neutral fields plus their per-language copies (see mappings/articles.json).
 TEXT_FIELDS = ["title^3", "text.*.title^2", "summary^1.5", "text.*.summary", "body", "text.*.body"]
@@ -52,8 +52,8 @@ class SearchHit:
 
 def text_query(query: str) -> dict[str, Any]:
     """The query over every text field; also used by alert rules. A query with NEAR/ONEAR
-    is translated by `ingest.query_syntax` (and may raise its `QuerySyntaxError`); any other
-    is one query-string query."""
+    is translated by `ingest.analysis.query_syntax` (and may raise its `QuerySyntaxError`);
+    any other is one query-string query."""
     if uses_proximity(query):
         return proximity_query(query, proximity_fields(), query_string)
     return query_string(query)

@@ -2,7 +2,7 @@
 
 The texts were written for mediamon (Apache-2.0, like the code), so the repository carries
 them and a fresh clone runs the demo with nothing beside it. The corpus is a handful of YAML
-files, not pages: `ingest.demo` renders pages and feeds from it at run time.
+files, not pages: `ingest.demo.site` renders pages and feeds from it at run time.
 
     outlets.yaml    the outlets (host, language, feed, navigation), the agency, UI words
     <lang>.yaml     `articles:` (and `wires:`, agency texts that outlets reprint)
@@ -28,11 +28,12 @@ from typing import Any
 
 import yaml
 
+from ingest.config import REPOSITORY
 from ingest.errors import ConfigError
 
 __all__ = ["CORPUS_DIR", "KINDS", "Article", "Corpus", "Outlet", "Version", "load_corpus"]
 
-CORPUS_DIR = Path(__file__).resolve().parent.parent / "examples" / "demo" / "corpus"
+CORPUS_DIR = REPOSITORY / "examples" / "demo" / "corpus"
 KINDS = {"article": "ok", "paywall": "no_text", "video": "no_text", "gone": "http_404"}
 PASSES = (1, 2)
 _ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")

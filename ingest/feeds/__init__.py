@@ -1,12 +1,12 @@
 """Feeds: the feeds file, and turning a fetched feed document into entries.
 
-Fetching is `ingest.http`'s job: feedparser only ever parses bytes we fetched ourselves, so
+Fetching is `ingest.fetch.client`'s job: feedparser only ever parses bytes we fetched ourselves, so
 every request goes through the egress guard, the size cap and the timeouts, and any
 Content-Encoding has been undone there, with a bound. Nothing here decompresses.
 
 A feed document is hostile input. Before feedparser 6 sees one, `parse_feed`
 
-- decodes it with `ingest.charset`, the decoder pages use too, and hands feedparser UTF-8
+- decodes it with `ingest.fetch.charset`, the decoder pages use too, and hands feedparser UTF-8
   in a BytesIO: given *bytes*, `feedparser.parse` first tries them as a file
   name, so a body of b"/etc/passwd" or b"/dev/zero" would be read from this machine's disk;
 - refuses a DTD that declares entities (`feed:dtd_entities`): billion laughs, quadratic
@@ -46,8 +46,8 @@ import lxml.etree
 import lxml.html
 import yaml
 
-from ingest import charset
 from ingest.errors import ConfigError
+from ingest.fetch import charset
 from ingest.models import Feed, FeedEntry
 
 FEED_KEYS = {"name", "url", "language", "source", "tags"}
@@ -163,7 +163,7 @@ def parse_feed(
 ) -> ParsedFeed:
     """Parse a fetched RSS, Atom or JSON Feed document into entries; never raises on bad input.
 
-    `declared_charset` is the HTTP header's; `ingest.charset` weighs it against the bytes.
+    `declared_charset` is the HTTP header's; `ingest.fetch.charset` weighs it against the bytes.
     """
     now = now or datetime.now(UTC)
     if content.startswith(_COMPRESSED):  # compressed twice: http.py undoes one layer, no more

@@ -40,7 +40,7 @@ from ingest.models import Feed, RunReport
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
 
-    from ingest.notify import DeliverySettings
+    from ingest.alerts.notify import DeliverySettings
 
 log = logging.getLogger(__name__)
 
@@ -456,7 +456,7 @@ def worker_delivery_settings() -> DeliverySettings:
     """How alerts are sent from this worker: `MEDIAMON_SMTP_*` and `MEDIAMON_SECRET_*` from
     its environment (as the CLI reads them); without `MEDIAMON_SMTP_HOST`, the Airflow
     connection `smtp_default` if there is one."""
-    from ingest.notify import DeliverySettings, SmtpSettings
+    from ingest.alerts.notify import DeliverySettings, SmtpSettings
 
     delivery = DeliverySettings.from_env(os.environ)
     if delivery.smtp is not None:

@@ -31,8 +31,8 @@ from elasticsearch import ApiError, Elasticsearch
 from rich.table import Table
 from rich.text import Text
 
+from ingest.analysis.search import SearchFilters, build_query, date_bound
 from ingest.errors import ConfigError
-from ingest.search import SearchFilters, build_query, date_bound
 from ingest.store import IndexNames
 
 __all__ = [

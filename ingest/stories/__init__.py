@@ -71,9 +71,9 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ingest.language_groups import NEUTRAL, group_of
 from ingest.models import Article
 from ingest.store import IndexNames, StoredArticle, article_groups, bulk_write, find_known
+from ingest.store.language_fields import NEUTRAL, group_of
 
 __all__ = [
     "BANDS",
@@ -758,8 +758,8 @@ def _more_like_this(
     """more_like_this over the article's text; copies of the same story are listed apart.
 
     Articles in the same language are compared through that language's analyzer; articles
-    in other languages (which lack its `text.<group>`, see `ingest.language_groups`) through the
-    neutral fields, e.g. a report in English quoting a Dutch one at length.
+    in other languages (which lack its `text.<group>`, see `ingest.store.language_fields`)
+    through the neutral fields, e.g. a report in English quoting a Dutch one at length.
     """
     language = str(article.source.get("language", ""))
     like = {

@@ -5,7 +5,7 @@ scheme, resolves the host itself and refuses non-public addresses (the egress gu
 within the global and per-host concurrency limits, the connect/read timeouts, a wall-clock
 deadline and a cap on the decoded body size. Pages also honour robots.txt.
 
-Every request also waits its turn with its host (`ingest.politeness`): robots.txt
+Every request also waits its turn with its host (`ingest.fetch.politeness`): robots.txt
 Crawl-delay, Retry-After, and a pause for a host that keeps failing (`host_backoff`).
 
 Every failure is raised as a `FetchError` whose `reason` is one of:
@@ -35,11 +35,11 @@ import httpcore
 import httpx
 from protego import Protego
 
-from ingest import charset
 from ingest.config import FetchLimits
 from ingest.errors import FetchError, PermanentFetchError, TransientFetchError
+from ingest.fetch import charset
+from ingest.fetch.politeness import HostPacing, parse_retry_after
 from ingest.models import Page
-from ingest.politeness import HostPacing, parse_retry_after
 
 __all__ = ["FeedResponse", "HttpClient", "check_egress"]
 
@@ -67,7 +67,8 @@ class FeedResponse:
     content: bytes
     etag: str | None
     last_modified: str | None
-    charset: str | None = None  # from Content-Type; `ingest.charset` weighs it against the bytes
+    # from Content-Type; `ingest.fetch.charset` weighs it against the bytes
+    charset: str | None = None
 
 
 class _EgressRefused(Exception):

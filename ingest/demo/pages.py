@@ -1,4 +1,4 @@
-"""News pages of the demo's fictional outlets, rendered from the corpus (`ingest.demo_corpus`).
+"""News pages of the demo's fictional outlets, rendered from the corpus (`ingest.demo.corpus`).
 
 A page carries what real news pages carry around the article, so extraction has real work:
 a cookie banner, the site's navigation, a breadcrumb, the byline with a `<time>`, a lazy
@@ -18,12 +18,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ingest.demo_corpus import Article, Corpus, Version
+from ingest.config import REPOSITORY
+from ingest.demo.corpus import Article, Corpus, Version
 from ingest.errors import ConfigError
 
 __all__ = ["TEMPLATE", "page_path", "render_page"]
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "examples" / "demo" / "templates" / "page.html"
+TEMPLATE = REPOSITORY / "examples" / "demo" / "templates" / "page.html"
 _PIXEL = "data:image/gif;base64,R0lGODlhAQABAAAAACH5BAEKAAEALAAAAAABAAEAAAICTAEAOw=="
 _RELATED = 3
 _MOST_READ = 4

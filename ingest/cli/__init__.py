@@ -16,13 +16,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, Tim
 from rich.progress import Progress as RichProgressBar
 from rich.table import Table
 
-from ingest import cli_attention, embedded, store
-from ingest.cli_attention import coverage_filters, interval_option, output_format
-from ingest.config import DEFAULT_ES_PORT, Settings, parse_cidrs
+from ingest import embedded, store
+from ingest.cli import attention
+from ingest.cli.attention import coverage_filters, interval_option, output_format
+from ingest.config import DEFAULT_ES_PORT, REPOSITORY, Settings, parse_cidrs
 from ingest.errors import MediamonError, RunInterrupted
 from ingest.models import RunReport
 
-REPO = Path(__file__).resolve().parent.parent
 console = Console()
 
 
@@ -130,7 +130,7 @@ def setup(settings: Settings) -> None:
 @click.pass_obj
 def migrate(settings: Settings) -> None:
     """Move articles of the old per-month indices behind the alias (safe to run again)."""
-    from ingest.migrate import migrate_articles
+    from ingest.store.migrate import migrate_articles
 
     client = store.connect(settings)
     outcome = migrate_articles(client, store.IndexNames(settings.index_prefix))
@@ -186,7 +186,7 @@ def search(
 ) -> None:
     """Search articles with Kibana's query-string syntax, e.g. '"Poolse grens" OR vluchteling',
     plus NEAR/n and ONEAR/n proximity: 'vluchteling NEAR/5 grens' (README, "Query syntax")."""
-    from ingest.search import SearchFilters, search_articles
+    from ingest.analysis.search import SearchFilters, search_articles
 
     client = store.connect(settings)
     filters = SearchFilters(languages, sources, since, until)
@@ -209,7 +209,7 @@ def alerts_group() -> None:
 
 def _delivery() -> Any:
     """Delivery settings from MEDIAMON_SMTP_* and MEDIAMON_SECRET_* (the CLI is an edge)."""
-    from ingest.notify import DeliverySettings
+    from ingest.alerts.notify import DeliverySettings
 
     return DeliverySettings.from_env(os.environ)
 
@@ -374,7 +374,7 @@ def alerts_spikes(settings: Settings, as_json: bool) -> None:
 
 def print_spike_explanations(checks: list[Any]) -> None:
     """What changed on each spiking rule's day, as the spike alert's messages say it."""
-    from ingest.spike_explanation import explanation_lines
+    from ingest.alerts.explanation import explanation_lines
 
     for check in checks:
         if check.explanation is not None:
@@ -641,7 +641,14 @@ def trend(
     as_json: bool,
 ) -> None:
     """Count matching articles over time, e.g. trend '"Poolse grens"' --interval day --by source."""
-    from ingest.trends import TrendRequest, coverage_trend, plot_png, render_table, to_csv, to_json
+    from ingest.analysis.trends import (
+        TrendRequest,
+        coverage_trend,
+        plot_png,
+        render_table,
+        to_csv,
+        to_json,
+    )
 
     request = TrendRequest(
         query, interval, by, since, until, top, normalize, languages, sources, feeds
@@ -675,7 +682,7 @@ def trend(
     "--shared",
     type=click.Path(path_type=Path),
     envvar="MEDIAMON_SHARED",
-    default=REPO.parent / "shared",
+    default=REPOSITORY.parent / "shared",
     show_default=True,
     help="Optional: a shared folder whose seed/ article the demo adds [env MEDIAMON_SHARED].",
 )
@@ -690,7 +697,7 @@ def trend(
     "--rules",
     "rules_file",
     type=click.Path(path_type=Path),
-    default=REPO / "examples" / "alerts.yaml",
+    default=REPOSITORY / "examples" / "alerts.yaml",
     show_default=True,
     help="Alert rules for the demo (their targets: log).",
 )
@@ -701,8 +708,8 @@ def demo(settings: Settings, port: int, shared: Path, es_port: int, rules_file: 
     The corpus is the repository's own (examples/demo/corpus/): border-crisis coverage of
     November 2021 by fictional outlets in six languages. Nothing else is needed.
     """
-    from ingest import demo_walkthrough as steps
-    from ingest.demo import serve_demo
+    from ingest.demo import walkthrough as steps
+    from ingest.demo.site import serve_demo
 
     if "ES_URL" not in os.environ and settings.es_url.endswith(f":{DEFAULT_ES_PORT}"):
         with console.status("Starting the embedded Elasticsearch …"):
@@ -903,7 +910,7 @@ def print_hits(query: str, total: int, hits: list[Any]) -> None:
     console.print(table)
 
 
-for attention_command in (cli_attention.compare, cli_attention.breakdown, cli_attention.terms):
+for attention_command in (attention.compare, attention.breakdown, attention.terms):
     cli.add_command(attention_command)
 
 

@@ -4,7 +4,7 @@ A spike alert says how many; the next question is why. For a rule's matches publ
 the spike day, `explain_spike` gives
 
 - the terms that stand out against the rule's matches of the whole window (the baseline
-  days and the spike day), from `ingest.attention.terms_against`: Elasticsearch's
+  days and the spike day), from `ingest.analysis.attention.terms_against`: Elasticsearch's
   `significant_text` over the day's matches, reprinted passages counted once, the
   stopwords of the matches' languages (jusText's lists) left out;
 - the day's largest stories, by the number of outlets that carried them, each with its
@@ -12,7 +12,7 @@ the spike day, `explain_spike` gives
 - the day's top sources.
 
 `explanation_lines` renders it as text: `mediamon alerts spikes`, the demo and the
-messages (`ingest.notify`) all print these lines, so they say the same thing.
+messages (`ingest.alerts.notify`) all print these lines, so they say the same thing.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from ingest.attention import terms_against
+from ingest.analysis.attention import terms_against
+from ingest.analysis.trends import aggregate_articles
 from ingest.store import IndexNames
-from ingest.trends import aggregate_articles
 
 __all__ = ["SpikeExplanation", "explain_spike", "explanation_lines"]
 

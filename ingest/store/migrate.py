@@ -4,7 +4,7 @@ Versions 1-3 kept one index per publication month (`<prefix>-articles-2021.11`),
 version 3 per month and language group (`<prefix>-articles-2021.11-nl`), with per-language
 subfields (`body.nl`) that every article filled. Version 4 keeps articles in indices bounded
 by size and age behind the same read alias, with the article's own language under
-`text.<group>` (`ingest.language_groups`). `migrate_articles`:
+`text.<group>` (`ingest.store.language_fields`). `migrate_articles`:
 
 1. copies every article of the old indices, with its `text.<group>` added, into one index
    outside the read alias (`<prefix>-migrated-articles`, also outside Kibana's data view
@@ -31,8 +31,8 @@ from elasticsearch import Elasticsearch, helpers
 
 from ingest import alerts, store
 from ingest.errors import StoreError
-from ingest.language_groups import language_fields
 from ingest.store import IndexNames
+from ingest.store.language_fields import language_fields
 
 __all__ = ["Migration", "legacy_article_indices", "migrate_articles", "rebuild_rules_index"]
 

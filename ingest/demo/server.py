@@ -1,6 +1,6 @@
 """The demo's local web server: many recorded news sites on 127.0.0.1, one per Host name.
 
-It serves what `ingest.demo.build_site` wrote (`<site>/<host>/<path>`) with the validators
+It serves what `ingest.demo.site.build_site` wrote (`<site>/<host>/<path>`) with the validators
 real sites send (ETag, Last-Modified) and answers conditional requests with 304, so a re-run
 fetches nothing. Every request is logged (`DemoServer.log`) for tests and benchmarks.
 """

@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from elastic_transport import ApiResponseMeta, HttpHeaders, Urllib3HttpNode
@@ -22,13 +21,13 @@ from elastic_transport._node._base import NodeApiResponse
 from elasticsearch import ApiError, Elasticsearch, helpers
 from elasticsearch.serializer import OrjsonSerializer
 
-from ingest.config import RolloverLimits, Settings
+from ingest.config import REPOSITORY, RolloverLimits, Settings
 from ingest.errors import StoreError
-from ingest.es_boundary import BoundaryElasticsearch, item_is_transient, without_backoff
-from ingest.language_groups import groups_of_mapping, language_fields
 from ingest.models import Article, FeedState, RunReport, SiteLanguages
+from ingest.store.boundary import BoundaryElasticsearch, item_is_transient, without_backoff
+from ingest.store.language_fields import groups_of_mapping, language_fields
 
-MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
+MAPPINGS_DIR = REPOSITORY / "mappings"
 TEMPLATES = ("articles", "feeds", "runs", "rules", "alerts", "revisions", "dead_letters")
 
 
@@ -118,7 +117,7 @@ class Es7CompatNode(Urllib3HttpNode):
 
 def connect(settings: Settings) -> Elasticsearch:
     """A client for `settings.es_url`, credentials from settings (never logged), whose every
-    call goes through the one error boundary (`ingest.es_boundary`)."""
+    call goes through the one error boundary (`ingest.store.boundary`)."""
     options: dict[str, Any] = {"request_timeout": 30, "retry_on_timeout": True, "max_retries": 3}
     # Bulk bodies and their answers are most of what a run sends and reads: orjson encodes
     # and decodes them several times faster than the standard library (the client's own).
@@ -163,14 +162,14 @@ def load_template(name: str, names: IndexNames) -> dict[str, Any]:
 
 @functools.cache
 def article_groups() -> tuple[str, ...]:
-    """The language groups of the article mapping (`ingest.language_groups`)."""
+    """The language groups of the article mapping (`ingest.store.language_fields`)."""
     properties = load_template("articles", IndexNames())["template"]["mappings"]["properties"]
     return tuple(groups_of_mapping(properties))
 
 
 def article_document(article: Article) -> dict[str, Any]:
     """The `_source` of an article: its fields, and its text again under its language's
-    analyzer (`text.<group>`, see `ingest.language_groups`). Indexed and percolated alike."""
+    analyzer (`text.<group>`, see `ingest.store.language_fields`). Indexed and percolated alike."""
     document = article.to_document()
     document["text"] = language_fields(document, article_groups())
     return document
@@ -334,7 +333,7 @@ def find_article(es: Elasticsearch, names: IndexNames, ref: str) -> StoredArticl
     """The article with this document id, or at this URL (as linked, or its canonical form)."""
     # Imported here, not with the module: courlan loaded before trafilatura makes trafilatura's
     # import raise urllib3's SOCKS DependencyWarning, an error under the tests' filters.
-    from ingest.dedupe import canonical_url, lookup_ids
+    from ingest.identity import canonical_url, lookup_ids
 
     ref = ref.strip()
     clauses: list[dict[str, Any]] = [{"ids": {"values": [ref]}}]
@@ -549,7 +548,7 @@ def bulk_write(
     deletes), every item's outcome counted, failures under `<label>:<error type>`.
 
     Items refused for a 429 are retried by the helper with backoff; a whole request the
-    cluster is too busy for is retried by the client (`ingest.es_boundary`), which raises a
+    cluster is too busy for is retried by the client (`ingest.store.boundary`), which raises a
     transient `StoreError` if the cluster stays busy or goes away. Items that fail with
     one of `ok_statuses` (e.g. a 404 deleting what is gone) count as done.
     """

@@ -1,6 +1,6 @@
 """The offline demo: the project's own news sites, built from its corpus, and their server.
 
-The corpus (`examples/demo/corpus/`, read by `ingest.demo_corpus`) was written for mediamon
+The corpus (`examples/demo/corpus/`, read by `ingest.demo.corpus`) was written for mediamon
 and ships with it; `build_site` renders it into a site on disk, for one of the demo's two
 passes (the second adds the articles published later and shows the edited article's new
 version):
@@ -18,7 +18,7 @@ header.
         ...                                                 # run the pipeline
         build_site(out_dir, server.port, pass_number=2)     # the same sites, later
 
-`serve_demo` does both for the `mediamon demo` command. `python -m ingest.demo` rewrites the
+`serve_demo` does both for the `mediamon demo` command. `python -m ingest.demo.site` rewrites the
 committed `examples/demo/feeds.yaml` (the feeds for a server on port 8765).
 """
 
@@ -38,9 +38,10 @@ from typing import Any
 
 import yaml
 
-from ingest.demo_corpus import CORPUS_DIR, Article, Corpus, Outlet, Version, load_corpus
-from ingest.demo_pages import page_path, render_page
-from ingest.demo_server import DemoServer, RequestLog, ServedRequest, site_file
+from ingest.config import REPOSITORY
+from ingest.demo.corpus import CORPUS_DIR, Article, Corpus, Outlet, Version, load_corpus
+from ingest.demo.pages import page_path, render_page
+from ingest.demo.server import DemoServer, RequestLog, ServedRequest, site_file
 from ingest.errors import ConfigError
 
 __all__ = [
@@ -57,7 +58,7 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-DEMO_DIR = Path(__file__).resolve().parent.parent / "examples" / "demo"
+DEMO_DIR = REPOSITORY / "examples" / "demo"
 COMMITTED_FEEDS_YAML = DEMO_DIR / "feeds.yaml"
 DEFAULT_PORT = 8765
 LOCAL_SUFFIX = ".localhost"
@@ -106,7 +107,7 @@ def render_feeds_yaml(port: int = DEFAULT_PORT, corpus_dir: Path = CORPUS_DIR) -
     corpus = load_corpus(corpus_dir)
     entries = [_feed_config(outlet, port) for outlet in corpus.outlets]
     header = (
-        "# Generated from examples/demo/corpus/outlets.yaml by `python -m ingest.demo` for a "
+        "# Generated from examples/demo/corpus/outlets.yaml by `python -m ingest.demo.site` for a "
         f"demo server on port {port}.\n# Edit the corpus, not this file.\n"
     )
     return header + yaml.safe_dump(
@@ -284,7 +285,7 @@ def _fresh_site_dir(site_dir: Path) -> Path:
             raise ConfigError(f"{site_dir} exists but was not built by mediamon; not replacing it")
         shutil.rmtree(site_dir)  # a page of the other pass must not linger
     site_dir.mkdir(parents=True)
-    (site_dir / _SITE_MARKER).write_text("built by ingest.demo.build_site\n", encoding="utf-8")
+    (site_dir / _SITE_MARKER).write_text("built by ingest.demo.site.build_site\n", encoding="utf-8")
     return site_dir
 
 

@@ -38,7 +38,7 @@ target is fixed.
 
 A rule may also ask for a daily volume-spike alert (`check_spikes`): its matches published in
 the last day against the daily mean of the 14 days before, with what changed that day
-(`ingest.spike_explanation`).
+(`ingest.alerts.explanation`).
 """
 
 from __future__ import annotations
@@ -58,14 +58,14 @@ import yaml
 from elasticsearch import ApiError, Elasticsearch, helpers
 
 from ingest import store
+from ingest.alerts.explanation import SpikeExplanation, explain_spike
+from ingest.alerts.notify import DeliverySettings, Notifier, Target, parse_targets, redact
+from ingest.analysis.query_syntax import QuerySyntaxError, syntax_problem
+from ingest.analysis.search import SearchHit, date_bound, search_hit, text_query
 from ingest.config import Settings
 from ingest.errors import ConfigError, FetchError, StoreError
-from ingest.http import HttpClient
+from ingest.fetch.client import HttpClient
 from ingest.models import AlertHit, Article, RunReport, story_subject
-from ingest.notify import DeliverySettings, Notifier, Target, parse_targets, redact
-from ingest.query_syntax import QuerySyntaxError, syntax_problem
-from ingest.search import SearchHit, date_bound, search_hit, text_query
-from ingest.spike_explanation import SpikeExplanation, explain_spike
 from ingest.store import IndexNames
 
 __all__ = [
@@ -461,7 +461,7 @@ def stored_rules(es: Elasticsearch, names: IndexNames) -> list[Rule]:
 #
 # Rules are percolated where they are stored, in the rules index, which maps the article
 # fields. A percolated document is analysed through the fields it has: an article fills
-# the neutral fields and its own language's `text.<group>` only (`ingest.language_groups`),
+# the neutral fields and its own language's `text.<group>` only (`ingest.store.language_fields`),
 # so it pays for two analyzers, not fifteen, and one index serves every language. One
 # multi-document percolate carries the batch: one request per batch.
 
@@ -660,7 +660,7 @@ def _pending_articles(
     }
     if after:
         body["search_after"] = after
-    # A cluster away or busy raises a transient StoreError at the boundary (ingest.es_boundary).
+    # A cluster away or busy raises a transient StoreError at the boundary (ingest.store.boundary).
     response = es.options(ignore_status=404).search(index=names.articles, **body)
     return list(response.get("hits", {}).get("hits", []))
 
@@ -1133,7 +1133,7 @@ def check_spikes(
 ) -> list[SpikeCheck]:
     """For every rule with `spike`, compare its matches published in the last day with the
     daily mean of the 14 days before; record one spike alert per rule and day when above,
-    carrying what changed (`ingest.spike_explanation`: the terms that stand out against the
+    carrying what changed (`ingest.alerts.explanation`: the terms that stand out against the
     rule's matches of the whole window, the day's largest stories and top sources).
 
     The counts come from one search over the articles with the rules' own queries, so a rule
