@@ -18,7 +18,8 @@ from typing import Any
 from elastic_transport import ApiResponseMeta, HttpHeaders, Urllib3HttpNode
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport._node._base import NodeApiResponse
-from elasticsearch import ApiError, Elasticsearch, helpers
+from elasticsearch import ApiError, BadRequestError, Elasticsearch, helpers
+from elasticsearch.helpers import scan
 from elasticsearch.serializer import OrjsonSerializer
 
 from ingest.config import REPOSITORY, RolloverLimits, Settings
@@ -26,6 +27,12 @@ from ingest.errors import StoreError
 from ingest.models import Article, FeedState, RunReport, SiteLanguages
 from ingest.store.boundary import BoundaryElasticsearch, item_is_transient, without_backoff
 from ingest.store.language_fields import groups_of_mapping, language_fields
+
+# What the other packages need of the client library, so that only store/ imports it: the
+# client's type (every client is made by `connect`), `scan`, and the errors of a request
+# Elasticsearch refused (the boundary raises the cluster's own condition as `StoreError`).
+Client = Elasticsearch
+__all__ = ["ApiError", "BadRequestError", "Client", "scan"]  # completed by the split of store/
 
 MAPPINGS_DIR = REPOSITORY / "mappings"
 TEMPLATES = ("articles", "feeds", "runs", "rules", "alerts", "revisions", "dead_letters")
