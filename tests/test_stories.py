@@ -203,8 +203,21 @@ def test_fingerprinting_does_not_import_scipy() -> None:
     """Every extraction worker fingerprints: scipy (~50 MB a process, via datasketch's
     package) must not come with it."""
     code = (
-        "import sys; from ingest import worker; worker.warm_up(); "
+        "import sys; from ingest.extract import pool as worker; worker.warm_up(); "
         "print(sorted(m for m in ('scipy', 'datasketch') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_extraction_workers_import_no_elasticsearch_and_no_rich() -> None:
+    """The workers fingerprint through `ingest.stories.minhash`, which must not bring the
+    package's Elasticsearch half (`batch`, `related`) or the CLI's rendering with it."""
+    code = (
+        "import sys; import ingest.extract.preload; "
+        "print(sorted(m for m in ('elasticsearch', 'elastic_transport', 'rich') "
+        "if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

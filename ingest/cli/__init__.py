@@ -486,7 +486,8 @@ def _stored_article(settings: Settings, ref: str) -> tuple[Any, store.StoredArti
 @click.pass_obj
 def related(settings: Settings, ref: str, limit: int, as_json: bool) -> None:
     """Show the story an article belongs to (its copies, sources, dates) and related coverage."""
-    from ingest.stories import related_coverage, render_related
+    from ingest.cli.render.stories import render_related
+    from ingest.stories import related_coverage
 
     client, found = _stored_article(settings, ref)
     coverage = related_coverage(client, store.IndexNames(settings.index_prefix), found, limit)

@@ -194,7 +194,8 @@ def trend_by_language(tour: Walkthrough, query: str, since: str, until: str) -> 
 
 
 def story_of_the_wire(tour: Walkthrough, site: DemoSite) -> None:
-    from ingest.stories import related_coverage, render_related
+    from ingest.cli.render.stories import render_related
+    from ingest.stories import related_coverage
 
     reprints = [a for a in site.articles if a.wire]
     if not reprints:

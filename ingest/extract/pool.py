@@ -9,7 +9,7 @@ The pool's processes start from a forkserver that has already imported trafilatu
 language model (`ingest.extract.preload`), so the workers share those pages instead of each
 loading its own copy: measured on the corpus with two workers, the process tree's
 proportional memory (PSS) fell from 445 to 320 MB. Fingerprints are numpy alone
-(`stories.minhash_values`): datasketch's package brought scipy into every worker.
+(`ingest.stories.minhash`): datasketch's package brought scipy into every worker.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from dataclasses import replace
 from multiprocessing import process as mp_process
 from multiprocessing.process import BaseProcess
 
-from ingest import stories
 from ingest.extract.language import tag_language
 from ingest.extract.page import extract_page
 from ingest.models import Extraction, LanguageHint, LanguageTag
+from ingest.stories import minhash
 
 __all__ = ["analyse_page", "extraction_pool", "tag_feed_text", "warm_up", "worker_count"]
 
@@ -49,7 +49,7 @@ def analyse_page(
     if declared is None and extraction.html_lang:
         declared = LanguageHint(extraction.html_lang, "page")
     language = tag_language(f"{extraction.title}\n{extraction.body}", declared, site)
-    fingerprint = stories.fingerprint(extraction.body)
+    fingerprint = minhash.fingerprint(extraction.body)
     if fingerprint:
         extraction = replace(extraction, minhash=fingerprint.minhash, lsh_bands=fingerprint.bands)
     return extraction, language
@@ -69,7 +69,7 @@ def warm_up() -> None:
     """Load what the first page would load lazily: the language model, the MinHash
     permutations."""
     tag_language("warm up the language model")
-    stories.fingerprint(" ".join(f"word{i}" for i in range(stories.PARAMS.min_shingles + 8)))
+    minhash.fingerprint(" ".join(f"word{i}" for i in range(minhash.PARAMS.min_shingles + 8)))
 
 
 def worker_count(configured: int) -> int:
