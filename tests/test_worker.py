@@ -45,6 +45,25 @@ PAGE = (
     + "</article></body></html>"
 )
 
+
+def test_the_workers_load_no_elasticsearch_and_no_rich_after_analysing_pages() -> None:
+    # The extraction processes import what extraction needs (issue #21): the Elasticsearch
+    # client and the terminal rendering are the main process's. Asked in the real workers,
+    # after they analysed pages (which imports whatever analysing imports lazily).
+    with worker.extraction_pool(2) as pool:
+        analysed = [pool.submit(worker.analyse_page, PAGE, "http://x.test/a") for _ in range(6)]
+        assert {future.result(timeout=120)[1].code for future in analysed} == {"en"}
+        asked = [pool.submit(eval, "sorted(__import__('sys').modules)") for _ in range(6)]
+        loaded = {module for future in asked for module in future.result(timeout=120)}
+    assert "ingest.extract.page" in loaded and "trafilatura" in loaded
+    heavy = {module.split(".")[0] for module in loaded} & {
+        "elasticsearch",
+        "elastic_transport",
+        "rich",
+    }
+    assert heavy == set()
+
+
 # Like the `airflow` console script in an Airflow task process: `__main__` is a file (no
 # module spec, so multiprocessing would re-run it in every worker), and re-running it fails
 # there, as Airflow's settings fail on the metadata database URL the supervisor blanks.
