@@ -302,11 +302,11 @@ def test_one_percolate_matches_a_batch_with_dutch_stemming_and_filters(
 
 @es_test
 def test_percolation_pages_through_many_matching_rules(
-    es: Elasticsearch, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    es: Elasticsearch, settings: Settings
 ) -> None:
-    monkeypatch.setattr(alerts, "PERCOLATE_PAGE", 3)
     names = sync(es, settings, *(alerts.Rule(f"r{i:02d}", "grens") for i in range(8)))
-    matches = alerts.percolate(es, names, [article("a", "grens"), article("b", "niets")])
+    batch = [article("a", "grens"), article("b", "niets")]
+    matches = alerts.percolate(es, names, batch, page_size=3)
     assert matches.by_article == {"a": [f"r{i:02d}" for i in range(8)]}
 
 

@@ -22,8 +22,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from elasticsearch import Elasticsearch
-
+from ingest import store
 from ingest.analysis.attention import terms_against
 from ingest.analysis.trends import aggregate_articles
 from ingest.store import IndexNames
@@ -33,7 +32,9 @@ __all__ = ["SpikeExplanation", "explain_spike", "explanation_lines"]
 TERMS = 8
 STORIES = 3
 SOURCES = 5
-_FIRST_ARTICLE = ["title", "url", "source", "published_at"]
+# What an alert shows of one article: a spike's story's first article, a story alert's
+# newest copy (`ingest.alerts.record`).
+ARTICLE_FIELDS = ("title", "url", "source", "published_at")
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class SpikeExplanation:
 
 
 def explain_spike(
-    es: Elasticsearch,
+    es: store.Client,
     names: IndexNames,
     rule_query: Mapping[str, Any],
     window_from: datetime,
@@ -78,7 +79,7 @@ def explain_spike(
                 "outlets": {"cardinality": {"field": "source"}},
                 "first": {"top_hits": {
                     "size": 1, "sort": [{"first_seen_at": "asc"}],
-                    "_source": {"includes": _FIRST_ARTICLE},
+                    "_source": {"includes": list(ARTICLE_FIELDS)},
                 }},
             },
         },
@@ -111,7 +112,7 @@ def _story(bucket: Mapping[str, Any]) -> dict[str, Any]:
         "story_id": str(bucket["key"]),
         "outlets": int(bucket["outlets"]["value"]),
         "articles": int(bucket["doc_count"]),
-        **{key: first.get(key) for key in _FIRST_ARTICLE},
+        **{key: first.get(key) for key in ARTICLE_FIELDS},
     }
 
 
