@@ -32,7 +32,6 @@ from ingest.store.language_fields import groups_of_mapping, language_fields
 # client's type (every client is made by `connect`), `scan`, and the errors of a request
 # Elasticsearch refused (the boundary raises the cluster's own condition as `StoreError`).
 Client = Elasticsearch
-__all__ = ["ApiError", "BadRequestError", "Client", "scan"]  # completed by the split of store/
 
 MAPPINGS_DIR = REPOSITORY / "mappings"
 TEMPLATES = ("articles", "feeds", "runs", "rules", "alerts", "revisions", "dead_letters")
