@@ -3,7 +3,8 @@
 Workers stay stateless: articles, feed state, run reports, rules, alerts, revisions and dead
 letters all live in Elasticsearch. Every function takes the client (`connect`) and the
 `IndexNames` as arguments. No other package imports the client library: they take its type
-(`Client`), `scan` and its refusal errors (`ApiError`, `BadRequestError`) from here.
+(`Client`), `scan` and its refusal errors (`ApiError`, `BadRequestError`,
+`AuthenticationException`, `AuthorizationException`) from here.
 
 - `names`:           `IndexNames`, the index and alias names under one prefix
 - `client`:          `connect`, the 7.x compatibility node, the client library's names
@@ -33,6 +34,8 @@ from ingest.store.articles import (
 from ingest.store.bulk import NOT_REJECTIONS, BulkOutcome, ItemError, bulk_write
 from ingest.store.client import (
     ApiError,
+    AuthenticationException,
+    AuthorizationException,
     BadRequestError,
     Client,
     Es7CompatNode,
@@ -67,6 +70,8 @@ __all__ = [
     "NOT_REJECTIONS",
     "TEMPLATES",
     "ApiError",
+    "AuthenticationException",
+    "AuthorizationException",
     "BadRequestError",
     "BulkOutcome",
     "Client",

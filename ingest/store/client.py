@@ -12,7 +12,13 @@ from typing import Any
 from elastic_transport import ApiResponseMeta, HttpHeaders, Urllib3HttpNode
 from elastic_transport import ConnectionError as TransportConnectionError
 from elastic_transport._node._base import NodeApiResponse
-from elasticsearch import ApiError, BadRequestError, Elasticsearch
+from elasticsearch import (
+    ApiError,
+    AuthenticationException,
+    AuthorizationException,
+    BadRequestError,
+    Elasticsearch,
+)
 from elasticsearch.helpers import scan
 from elasticsearch.serializer import OrjsonSerializer
 
@@ -20,12 +26,22 @@ from ingest.config import Settings
 from ingest.errors import StoreError
 from ingest.store.boundary import BoundaryElasticsearch
 
-__all__ = ["ApiError", "BadRequestError", "Client", "Es7CompatNode", "connect", "scan"]
+__all__ = [
+    "ApiError",
+    "AuthenticationException",
+    "AuthorizationException",
+    "BadRequestError",
+    "Client",
+    "Es7CompatNode",
+    "connect",
+    "scan",
+]
 
 
 # What the other packages need of the client library, so that only store/ imports it: the
-# client's type (every client is made by `connect`), `scan`, and the errors of a request
-# Elasticsearch refused (the boundary raises the cluster's own condition as `StoreError`).
+# client's type (every client is made by `connect`), `scan`, the errors of a request
+# Elasticsearch refused (the boundary raises the cluster's own condition as `StoreError`),
+# and those of credentials it refused (a task fails at once on them: `ingest.airflow_tasks`).
 Client = Elasticsearch
 
 
