@@ -10,12 +10,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from elasticsearch import Elasticsearch, helpers
-
 from ingest import store
 from ingest.errors import ConfigError
 from ingest.models import FeedState, RunReport
-from ingest.store import IndexNames, save_run_report
+from ingest.store import Client, IndexNames, save_run_report, scan
 
 
 def retention_cutoff(keep_months: int, today: datetime) -> datetime:
@@ -45,7 +43,7 @@ class Retention:
 
 
 def drop_old_articles(
-    es: Elasticsearch, names: IndexNames, keep_months: int, today: datetime
+    es: Client, names: IndexNames, keep_months: int, today: datetime
 ) -> Retention:
     """Delete the articles published before the `keep_months` newest months.
 
@@ -72,7 +70,7 @@ def drop_old_articles(
     return outcome
 
 
-def _newest_article_by_index(es: Elasticsearch, names: IndexNames) -> dict[str, datetime]:
+def _newest_article_by_index(es: Client, names: IndexNames) -> dict[str, datetime]:
     """The latest publication date in each article index that has articles."""
     es.options(ignore_status=404).indices.refresh(index=names.articles)
     response = es.options(ignore_status=404).search(
@@ -162,9 +160,9 @@ class FeedHealth:
         return report
 
 
-def load_all_feed_states(es: Elasticsearch, names: IndexNames) -> list[FeedState]:
+def load_all_feed_states(es: Client, names: IndexNames) -> list[FeedState]:
     """Every stored feed state (a scroll, so any number of feeds)."""
-    hits = helpers.scan(es, index=names.feeds, query={"query": {"match_all": {}}}, size=500)
+    hits = scan(es, index=names.feeds, query={"query": {"match_all": {}}}, size=500)
     return [FeedState.from_document(hit["_source"]) for hit in hits]
 
 
@@ -196,7 +194,7 @@ def _older(moment: datetime | None, cutoff: datetime) -> bool:
 
 
 def feed_health(
-    es: Elasticsearch,
+    es: Client,
     names: IndexNames,
     now: datetime,
     *,
@@ -207,7 +205,7 @@ def feed_health(
     return assess_feeds(load_all_feed_states(es, names), now, failing_after, stale_after)
 
 
-def save_feed_health(es: Elasticsearch, names: IndexNames, health: FeedHealth) -> str:
+def save_feed_health(es: Client, names: IndexNames, health: FeedHealth) -> str:
     """Store the report in the runs index (one document per day, replaced on re-runs)."""
     report = health.to_report()
     save_run_report(es, names, report)

@@ -82,11 +82,10 @@ def visible(es: Elasticsearch, names: store.IndexNames) -> int:
 
 
 def test_migration_moves_every_article_once_and_search_answers_throughout(
-    es: Elasticsearch, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    es: Elasticsearch, settings: Settings
 ) -> None:
     names = store.IndexNames(settings.index_prefix)
     make_legacy_layout(es, names)
-    monkeypatch.setattr(migrate, "COPY_BATCH", 50)
     assert visible(es, names) == TOTAL
 
     # Interrupted after two batches: nothing visible changed.
@@ -103,14 +102,14 @@ def test_migration_moves_every_article_once_and_search_answers_throughout(
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        migrate.migrate_articles(es, names, progress=stop_after_two)
+        migrate.migrate_articles(es, names, progress=stop_after_two, batch_size=50)
     assert visible(es, names) == TOTAL
     assert len(migrate.legacy_article_indices(es, names)) == 3
 
     # Run again: picks up, switches, and every article is there once, stemmed the new way.
     during: list[int] = []
     outcome = migrate.migrate_articles(
-        es, names, progress=lambda n: during.append(visible(es, names))
+        es, names, progress=lambda n: during.append(visible(es, names)), batch_size=50
     )
     assert set(during) == {TOTAL}
     assert (outcome.articles, outcome.copied + outcome.copied_before) == (TOTAL, TOTAL)

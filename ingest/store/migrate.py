@@ -27,16 +27,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from elasticsearch import Elasticsearch, helpers
-
-from ingest import alerts, store
+from ingest import alerts
 from ingest.errors import StoreError
-from ingest.store import IndexNames
+from ingest.store.bulk import bulk_write
+from ingest.store.client import Client, scan
 from ingest.store.language_fields import language_fields
+from ingest.store.names import IndexNames
+from ingest.store.templates import LEGACY_GROUPS, article_groups, install_templates
 
 __all__ = ["Migration", "legacy_article_indices", "migrate_articles", "rebuild_rules_index"]
-
-COPY_BATCH = 500
 
 
 def migrated_index(names: IndexNames) -> str:
@@ -44,7 +43,7 @@ def migrated_index(names: IndexNames) -> str:
     return f"{names.prefix}-migrated-articles"
 
 
-def legacy_article_indices(es: Elasticsearch, names: IndexNames) -> list[str]:
+def legacy_article_indices(es: Client, names: IndexNames) -> list[str]:
     """The indices of mapping versions 1-3 under this prefix: `<prefix>-articles-YYYY.MM`
     with or without a language group."""
     pattern = re.compile(rf"^{re.escape(names.articles)}-\d{{4}}\.\d{{2}}(-[a-z]+)?$")
@@ -75,12 +74,15 @@ class Migration:
 
 
 def migrate_articles(
-    es: Elasticsearch,
+    es: Client,
     names: IndexNames,
     progress: Callable[[int], None] | None = None,
+    *,
+    batch_size: int = 500,
 ) -> Migration:
-    """Move the old indices' articles into the current layout (see the module docstring)."""
-    store.install_templates(es, names)
+    """Move the old indices' articles into the current layout (see the module docstring),
+    copying `batch_size` articles a request (`progress` is told after each batch)."""
+    install_templates(es, names)
     outcome = Migration(legacy_indices=legacy_article_indices(es, names))
     outcome.rules = rebuild_rules_index(es, names)
     if not outcome.legacy_indices:
@@ -89,8 +91,8 @@ def migrate_articles(
     es.indices.refresh(index=",".join(outcome.legacy_indices))
     for index in outcome.legacy_indices:
         outcome.articles += int(es.count(index=index)["count"])
-        for batch in _batches(helpers.scan(es, index=index, size=COPY_BATCH), COPY_BATCH):
-            written = store.bulk_write(es, _copies(batch, target), label="migrate")
+        for batch in _batches(scan(es, index=index, size=batch_size), batch_size):
+            written = bulk_write(es, _copies(batch, target), label="migrate")
             if written.failures:
                 raise StoreError(
                     f"migration stopped, nothing switched (run it again): copying {index} "
@@ -112,7 +114,7 @@ def migrate_articles(
     return outcome
 
 
-def _ensure_hidden_target(es: Elasticsearch, names: IndexNames) -> str:
+def _ensure_hidden_target(es: Client, names: IndexNames) -> str:
     """The copy's index, created from the article template, then taken out of the read
     alias (the template puts every article index in it) until the switch."""
     target = migrated_index(names)
@@ -128,7 +130,7 @@ def _copies(hits: list[dict[str, Any]], target: str) -> list[dict[str, Any]]:
     actions = []
     for hit in hits:
         source = hit["_source"]
-        source["text"] = language_fields(source, store.article_groups())
+        source["text"] = language_fields(source, article_groups())
         actions.append(
             {"_op_type": "create", "_index": target, "_id": hit["_id"], "_source": source}
         )
@@ -146,25 +148,25 @@ def _batches(hits: Any, size: int) -> Any:
         yield batch
 
 
-def _switch(es: Elasticsearch, names: IndexNames, target: str, legacy: list[str]) -> None:
+def _switch(es: Client, names: IndexNames, target: str, legacy: list[str]) -> None:
     """One atomic alias change: the copy in, the old indices gone."""
     actions: list[dict[str, Any]] = [{"add": {"index": target, "alias": names.articles}}]
     actions += [{"remove_index": {"index": index}} for index in legacy]
     es.indices.update_aliases(actions=actions)
 
 
-def rebuild_rules_index(es: Elasticsearch, names: IndexNames) -> int:
+def rebuild_rules_index(es: Client, names: IndexNames) -> int:
     """Give the rules index the current mapping if it has the old per-language subfields
     (which made percolation run every language's analyzer over every article), and delete
     the per-language percolation indices of version 3. The rules are re-synced from what
     the rules index holds; returns how many (0 when nothing needed rebuilding)."""
-    for group in store.LEGACY_GROUPS:
+    for group in LEGACY_GROUPS:
         es.options(ignore_status=404).indices.delete(index=f"{names.rules}-{group}")
     mapping = es.indices.get_mapping(index=names.rules)[names.rules]["mappings"]
     if "fields" not in mapping.get("properties", {}).get("title", {}):
         return 0
     rules = alerts.stored_rules(es, names)
     es.indices.delete(index=names.rules)
-    store.install_templates(es, names, templates=("rules",))
+    install_templates(es, names, templates=("rules",))
     alerts.sync_rules(es, names, rules)
     return len(rules)
