@@ -26,7 +26,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-
 from ingest.config import REPOSITORY, load_yaml_list
 from ingest.errors import ConfigError
 

@@ -7,9 +7,10 @@ polling.py  the adaptive polling schedule, body hashes and the entry keys rememb
 state.py    `FeedState` transitions: success, failure and backoff, page retries, forgetting
 """
 
-from ingest.feeds import polling
+from ingest.feeds import polling, state
 from ingest.feeds.file import FEED_KEYS, load_feeds
 from ingest.feeds.parse import MAX_ENTRIES, ParsedFeed, html_to_text, parse_feed
+from ingest.feeds.poll import poll_feed
 
 __all__ = [
     "FEED_KEYS",
@@ -18,5 +19,7 @@ __all__ = [
     "html_to_text",
     "load_feeds",
     "parse_feed",
+    "poll_feed",
     "polling",
+    "state",
 ]
