@@ -28,10 +28,9 @@ are tried again by the next poll; dead-lettered articles (refused with a 4xx) ar
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -51,6 +50,7 @@ from ingest.errors import (
 from ingest.extract import pool
 from ingest.extract.language import SITE_MIN_ARTICLES
 from ingest.feeds import state as feed_state
+from ingest.feeds.leases import leased_feeds
 from ingest.fetch.client import HttpClient
 from ingest.models import Article, Extraction, Feed, RunReport, SiteLanguages
 from ingest.run_id import run_id as new_run_id
@@ -208,7 +208,7 @@ async def _run(
 ) -> RunReport:
     stop.bind()
     lease = timedelta(seconds=settings.feed_lease_seconds)
-    async with _leased(es, names, feed_list, report, lease) as feed_list:
+    async with leased_feeds(es, names, feed_list, report, lease) as feed_list:
         started = report.started_at
         states = store.load_feed_states(es, names, [f.name for f in feed_list])
         # Alerts an earlier run matched but could not write (blocked index, crash): now, so that
@@ -257,47 +257,6 @@ async def _run(
         report.finished_at = datetime.now(UTC)
         store.save_run_report(es, names, report)
         return report
-
-
-@contextlib.asynccontextmanager
-async def _leased(
-    es: store.Client,
-    names: store.IndexNames,
-    feed_list: Sequence[Feed],
-    report: RunReport,
-    lease: timedelta,
-) -> AsyncIterator[list[Feed]]:
-    """The feeds of `feed_list` this run holds a lease on (`store.claim_feeds`), the others
-    counted as `feeds.leased_elsewhere`; the leases are renewed while the run lives and given
-    back if it stops before saving the feeds' state (which ends them otherwise)."""
-    started = report.started_at
-    claimed = store.claim_feeds(
-        es, names, {f.name: f.url for f in feed_list}, report.run_id, started + lease, started
-    )
-    if len(claimed) < len(feed_list):  # another run is polling them now: its work, not ours
-        report.count("feeds.leased_elsewhere", len(feed_list) - len(claimed))
-    renewing = asyncio.create_task(_renew_leases(es, names, report, lease))
-    try:
-        yield [f for f in feed_list if f.name in claimed]
-    except BaseException:
-        with contextlib.suppress(StoreError):
-            store.release_feeds(es, names, claimed, report.run_id)
-        raise
-    finally:
-        renewing.cancel()
-
-
-async def _renew_leases(
-    es: store.Client, names: store.IndexNames, report: RunReport, lease: timedelta
-) -> None:
-    """Keep this run's feeds leased while it lives, renewing every third of the lease."""
-    while True:
-        await asyncio.sleep(lease.total_seconds() / 3)
-        until = datetime.now(UTC) + lease
-        try:
-            await asyncio.to_thread(store.renew_feeds, es, names, report.run_id, until)
-        except StoreError:  # a busy cluster: two more renewals come before the lease ends
-            report.count("feeds.lease_renewal_failed")
 
 
 async def _ingest_all(candidates: list[Candidate], size: int, run: _RunContext) -> Counter[str]:

@@ -1,10 +1,12 @@
 """Feeds: the feeds file, feed documents made into entries, and each feed's state between polls.
 
-file.py     the feeds file (`feeds.yaml`): loading and validating it into `Feed`s
-parse.py    a fetched feed document (RSS, Atom, JSON Feed) -> `FeedEntry`s, safely
-poll.py     one feed's poll in a run: conditional GET, unchanged bodies, its new entries
-polling.py  the adaptive polling schedule, body hashes and the entry keys remembered
-state.py    `FeedState` transitions: success, failure and backoff, page retries, forgetting
+- file.py: the feeds file (`feeds.yaml`), loaded and validated into `Feed`s
+- parse.py: a fetched feed document (RSS, Atom, JSON Feed) -> `FeedEntry`s, safely
+- poll.py: one feed's poll in a run: conditional GET, unchanged bodies, its new entries
+- polling.py: the adaptive polling schedule, body hashes and the entry keys remembered
+- state.py: `FeedState` transitions: success, failure and backoff, page retries, forgetting
+- leases.py: the feeds a run holds, leased in the feeds index (talks to Elasticsearch, so
+  imported from `ingest.feeds.leases` by the pipeline and not re-exported here)
 """
 
 from ingest.feeds import polling, state
