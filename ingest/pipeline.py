@@ -17,7 +17,13 @@ fetched are abandoned (entries.interrupted), the batches in flight store what th
 then the report is stored as interrupted, the feeds' leases are given back and their state is
 left as it was, so the next run reads their entries again and takes up the rest.
 
-The CLI and the Airflow DAGs both call `run_feeds`; neither re-implements a stage.
+The CLI and the Airflow DAGs both call `run_feeds`; neither re-implements a stage. Nor does
+this module: it only composes them. Leases and polls are `ingest.feeds` (leases, poll, and
+state for what a run does to a feed's state), candidates and article assembly
+`ingest.articles`, the known-article look-ups `ingest.known`, pages `ingest.fetch` and
+`ingest.extract`, stories `ingest.stories`, alert rules and hits `ingest.alerts`, every
+Elasticsearch call `ingest.store`.
+
 Every entry ends up counted (`RunReport.accounted_entries`): entries.seen ==
 entries.merged + entries.known + articles.new + entries.deferred + entries.dead_lettered +
 entries.index_failed + entries.interrupted + entries skipped by reason (failures "entry:*").
@@ -181,7 +187,7 @@ def _interrupted(
 
 
 def stopped(report: RunReport, cause: StoreError) -> str:
-    """The one line of a run that store.Client stopped: why, what was done, what waits.
+    """The one line of a run that Elasticsearch stopped: why, what was done, what waits.
 
     Nothing of what waits is lost: its entries are not marked known, its feeds keep their
     previous state, so the next run polls them again and takes up what is not indexed."""
@@ -287,7 +293,7 @@ async def _ingest_all(candidates: list[Candidate], size: int, run: _RunContext) 
 async def _ingest_batch(batch: list[Candidate], run: _RunContext) -> Counter[str]:
     """Look up, fetch, extract and store one batch; return new articles counted per feed.
 
-    store.Client calls are blocking: they run in a thread so that the event loop goes on
+    Elasticsearch calls are blocking: they run in a thread so that the event loop goes on
     fetching (and the pool extracting) another batch's pages meanwhile.
     """
     report, progress = run.report, run.progress
