@@ -21,11 +21,11 @@ import httpx
 from elasticsearch import ApiError, Elasticsearch
 
 from ingest import feeds, identity, store
+from ingest.articles import Candidate, article_of
 from ingest.errors import ExtractionError
 from ingest.extract.pool import analyse_page, tag_feed_text
 from ingest.fetch import charset
 from ingest.models import Extraction, Feed, FeedEntry
-from ingest.pipeline import Candidate, _article
 
 
 def _loopback(url: str) -> tuple[str, str]:
@@ -68,10 +68,10 @@ def _index_one(
     html = charset.decode(response.content, response.charset_encoding)
     try:
         extraction, language = analyse_page(html, entry.url, entry.declared_language)
-        article = _article(candidate, extraction, language, fetched_at)
+        article = article_of(candidate, extraction, language, fetched_at)
     except ExtractionError as exc:
         language = tag_feed_text(entry.title, entry.summary, entry.declared_language)
-        article = _article(candidate, Extraction(), language, fetched_at, f"page:{exc.reason}")
+        article = article_of(candidate, Extraction(), language, fetched_at, f"page:{exc.reason}")
     try:
         es.create(
             index=names.articles_write,

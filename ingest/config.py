@@ -1,7 +1,11 @@
-"""Settings: the one place that reads the environment.
+"""Settings: the one place that reads the environment, and the reader of YAML files.
 
 Everything else takes a `Settings` (or the part of it that it needs) as an argument, so a
-test, the CLI and an Airflow task can each build their own without touching globals.
+test, the CLI and an Airflow task can each build their own without touching globals. What
+is read from the environment outside `Settings` is read here too: `environment()` (the
+mapping, for settings made elsewhere, e.g. alert delivery) and
+`mmap_threshold_set_by_operator()` (for `ingest.malloc`). `load_yaml_list` reads the YAML
+files that hold a list under a key (the feeds file, the demo corpus).
 """
 
 from __future__ import annotations
@@ -12,7 +16,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
+
+import yaml
 
 from ingest.errors import ConfigError
 
@@ -188,3 +195,30 @@ def _positive_int(name: str, text: str) -> int:
     if value < 1:
         raise ConfigError(f"{name}: must be at least 1, got {value}")
     return value
+
+
+def environment() -> Mapping[str, str]:
+    """The process's environment, for the settings built from it outside this module
+    (`DeliverySettings.from_env`)."""
+    return os.environ
+
+
+def mmap_threshold_set_by_operator() -> bool:
+    """Whether the environment sets glibc's mmap threshold (`MALLOC_MMAP_THRESHOLD_`), which
+    `ingest.malloc` then leaves alone."""
+    return "MALLOC_MMAP_THRESHOLD_" in os.environ
+
+
+def load_yaml_list(path: Path, key: str, what: str) -> tuple[list[Any], dict[str, Any]]:
+    """The list under `key` of the YAML mapping in `path`, and the whole mapping (for its
+    other keys). `what` names the file in errors ("the feeds file"); every error is a
+    `ConfigError` that starts with the path."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read {what} ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get(key), list):
+        raise ConfigError(f"{path}: expected a mapping with a list under {key!r}")
+    return data[key], data

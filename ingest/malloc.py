@@ -14,8 +14,9 @@ the memory Python held stayed flat (tracemalloc). With the threshold fixed at 12
 from __future__ import annotations
 
 import ctypes
-import os
 import sys
+
+from ingest import config
 
 __all__ = ["MMAP_THRESHOLD", "fix_mmap_threshold"]
 
@@ -23,10 +24,14 @@ MMAP_THRESHOLD = 128 * 1024
 _M_MMAP_THRESHOLD = -3  # from malloc.h
 
 
-def fix_mmap_threshold() -> bool:
-    """Fix glibc's mmap threshold at `MMAP_THRESHOLD`, unless the environment sets it
-    (`MALLOC_MMAP_THRESHOLD_`); elsewhere than glibc, nothing. True if it was set."""
-    if not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+def fix_mmap_threshold(set_by_operator: bool | None = None) -> bool:
+    """Fix glibc's mmap threshold at `MMAP_THRESHOLD`, unless the operator set it
+    (`set_by_operator`; by default, whether the environment has `MALLOC_MMAP_THRESHOLD_`,
+    as `config.mmap_threshold_set_by_operator` says); elsewhere than glibc, nothing. True
+    if it was set."""
+    if set_by_operator is None:
+        set_by_operator = config.mmap_threshold_set_by_operator()
+    if not sys.platform.startswith("linux") or set_by_operator:
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt

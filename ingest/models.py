@@ -409,7 +409,7 @@ class FeedState:
     content_hash: str | None = None  # of the last document (ingest.feeds.polling.body_hash)
     entry_keys: list[str] = field(default_factory=list)  # its entries' ingest.feeds.polling keys
     # Article id -> transient page failures so far, of entries whose pages are being retried
-    # (ingest.pipeline.PAGE_ATTEMPTS).
+    # (ingest.feeds.state.PAGE_ATTEMPTS).
     page_retries: dict[str, int] = field(default_factory=dict)
     poll_interval: int | None = None  # seconds: the adaptive interval (ingest.feeds.polling)
     declared_interval: int | None = None  # seconds: what the feed declares (ttl, sy:)

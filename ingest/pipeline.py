@@ -17,7 +17,13 @@ fetched are abandoned (entries.interrupted), the batches in flight store what th
 then the report is stored as interrupted, the feeds' leases are given back and their state is
 left as it was, so the next run reads their entries again and takes up the rest.
 
-The CLI and the Airflow DAGs both call `run_feeds`; neither re-implements a stage.
+The CLI and the Airflow DAGs both call `run_feeds`; neither re-implements a stage. Nor does
+this module: it only composes them. Leases and polls are `ingest.feeds` (leases, poll, and
+state for what a run does to a feed's state), candidates and article assembly
+`ingest.articles`, the known-article look-ups `ingest.known`, pages `ingest.fetch` and
+`ingest.extract`, stories `ingest.stories`, alert rules and hits `ingest.alerts`, every
+Elasticsearch call `ingest.store`.
+
 Every entry ends up counted (`RunReport.accounted_entries`): entries.seen ==
 entries.merged + entries.known + articles.new + entries.deferred + entries.dead_lettered +
 entries.index_failed + entries.interrupted + entries skipped by reason (failures "entry:*").
@@ -28,20 +34,17 @@ are tried again by the next poll; dead-lettered articles (refused with a 4xx) ar
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
-import uuid
+import functools
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from elasticsearch import Elasticsearch
-
-from ingest import alerts, feeds, identity, interrupt, malloc, store, stories
+from ingest import alerts, config, feeds, identity, interrupt, known, malloc, store, stories
 from ingest.alerts.notify import DeliverySettings, Notifier
+from ingest.articles import Candidate, article_of, candidates_by_id, interleave, site_of
 from ingest.config import RolloverLimits, Settings
 from ingest.errors import (
     ExtractionError,
@@ -50,30 +53,14 @@ from ingest.errors import (
     StoreError,
     TransientFetchError,
 )
-from ingest.extract import dates, pool
-from ingest.extract.language import SITE_MIN_ARTICLES, count_words
-from ingest.feeds import polling
-from ingest.fetch.client import FeedResponse, HttpClient
-from ingest.models import (
-    Article,
-    Extraction,
-    Feed,
-    FeedEntry,
-    FeedState,
-    LanguageTag,
-    RunReport,
-    SiteLanguages,
-)
+from ingest.extract import pool
+from ingest.extract.language import SITE_MIN_ARTICLES
+from ingest.feeds import state as feed_state
+from ingest.feeds.leases import leased_feeds
+from ingest.fetch.client import HttpClient
+from ingest.models import Article, Extraction, Feed, RunReport, SiteLanguages
+from ingest.run_id import run_id as new_run_id
 
-# A page that fails for a reason that may pass (timeout, 5xx, 429, a host backing off) is
-# not indexed as feed-only at once: its feeds are read again by the next polls, which try it
-# again. Only the last attempt indexes what the feed said about it, with the reason.
-PAGE_ATTEMPTS = 4
-MAX_PAGE_RETRIES_KEPT = 500  # per feed
-# A failing feed waits 5 min, 10, 20 ... up to a day before it is polled again, or until
-# the server's Retry-After if that is later (still at most a day).
-FEED_BACKOFF_BASE = timedelta(minutes=5)
-FEED_BACKOFF_MAX = timedelta(days=1)
 # Batches in flight at once: while one batch is stored (looked up, percolated, indexed), the
 # next is fetched and extracted, so neither the network nor the workers wait on
 # Elasticsearch. Two overlap fully; more would only hold more articles in memory.
@@ -104,7 +91,7 @@ class _RunContext:
     """What every batch of one run shares: the clients, the report and the bounds on work."""
 
     http: HttpClient
-    es: Elasticsearch
+    es: store.Client
     names: store.IndexNames
     executor: Executor
     report: RunReport
@@ -122,21 +109,10 @@ class _RunContext:
     unrefreshed: stories.Unrefreshed = field(default_factory=stories.Unrefreshed)
 
 
-@dataclass
-class Candidate:
-    """A unique article-to-be of this run: the first entry that linked it, and every feed."""
-
-    id: str
-    canonical_url: str
-    entry: FeedEntry
-    feeds: set[str] = field(default_factory=set)
-    page_attempts: int = 0  # transient page failures in earlier runs (FeedState.page_retries)
-
-
 def run_feeds(
     feed_list: Sequence[Feed],
     settings: Settings,
-    es: Elasticsearch,
+    es: store.Client,
     *,
     progress: Progress | None = None,
     run_id: str | None = None,
@@ -157,12 +133,13 @@ def run_feeds(
     (`alerts.notify_pending`), so a digest is one message per rule for all of them.
     """
     names = store.IndexNames(settings.index_prefix)
-    malloc.fix_mmap_threshold()  # or the process grows with the run's pages (ingest.malloc)
+    # or the process grows with the run's pages (ingest.malloc)
+    malloc.fix_mmap_threshold(config.mmap_threshold_set_by_operator())
     if rules is not None:
         alerts.sync_rules(es, names, rules)
     delivery = (delivery or DeliverySettings()) if deliver else None
     started = datetime.now(UTC)
-    report = RunReport(run_id=run_id or _new_run_id(started), started_at=started)
+    report = RunReport(run_id=run_id or new_run_id(started=started), started_at=started)
     try:
         with (
             interrupt.stop_on_signals() as stop,
@@ -189,7 +166,7 @@ def run_feeds(
 
 
 def _interrupted(
-    es: Elasticsearch, names: store.IndexNames, report: RunReport, stop: interrupt.StopRequest
+    es: store.Client, names: store.IndexNames, report: RunReport, stop: interrupt.StopRequest
 ) -> RunInterrupted:
     """Store the report of a run stopped by a signal; the error that says so in one line.
 
@@ -225,7 +202,7 @@ def stopped(report: RunReport, cause: StoreError) -> str:
 async def _run(
     feed_list: Sequence[Feed],
     settings: Settings,
-    es: Elasticsearch,
+    es: store.Client,
     names: store.IndexNames,
     executor: Executor,
     progress: Progress,
@@ -237,7 +214,7 @@ async def _run(
 ) -> RunReport:
     stop.bind()
     lease = timedelta(seconds=settings.feed_lease_seconds)
-    async with _leased(es, names, feed_list, report, lease) as feed_list:
+    async with leased_feeds(es, names, feed_list, report, lease) as feed_list:
         started = report.started_at
         states = store.load_feed_states(es, names, [f.name for f in feed_list])
         # Alerts an earlier run matched but could not write (blocked index, crash): now, so that
@@ -245,14 +222,15 @@ async def _run(
         await asyncio.to_thread(alerts.record_missing_alerts, es, names, report.run_id, report)
         async with HttpClient(settings.fetch, settings.egress_allow) as http:
             progress.start("feeds", len(feed_list))
-            polled = await asyncio.gather(
+            polled = functools.partial(progress.advance, "feeds")
+            entries = await asyncio.gather(
                 *(
-                    _poll(http, feed, states, report, started, progress, due_only)
+                    feeds.poll_feed(http, feed, states, report, started, polled, due_only)
                     for feed in feed_list
                 )
             )
-            candidates = _merge_entries(_round_robin(polled), report)
-            _count_earlier_attempts(candidates.values(), states)
+            candidates = candidates_by_id(interleave(entries), report)
+            feed_state.count_earlier_attempts(candidates.values(), states)
             progress.start("articles", len(candidates))
             run = _RunContext(
                 http,
@@ -275,9 +253,9 @@ async def _run(
                 await alerts.deliver_pending(es, names, notifier, report, owner=report.run_id)
         if stop.requested:  # raised inside the leases: they are given back
             raise _interrupted(es, names, report, stop)
-        _record_new_entries(states, new_by_feed, started)
-        _remember_page_retries(states, candidates.values(), run.deferred)
-        _forget_documents_after_failures(states, report)
+        feed_state.record_new_entries(states, new_by_feed, started)
+        feed_state.remember_page_retries(states, candidates.values(), run.deferred)
+        feed_state.forget_documents_after_failures(states, report)
         store.save_feed_states(es, names, states.values())
         # Known-id look-ups are searches: make this run's articles visible to the next run now,
         # not after the refresh interval, so an immediate re-run fetches no page twice.
@@ -285,229 +263,6 @@ async def _run(
         report.finished_at = datetime.now(UTC)
         store.save_run_report(es, names, report)
         return report
-
-
-@contextlib.asynccontextmanager
-async def _leased(
-    es: Elasticsearch,
-    names: store.IndexNames,
-    feed_list: Sequence[Feed],
-    report: RunReport,
-    lease: timedelta,
-) -> AsyncIterator[list[Feed]]:
-    """The feeds of `feed_list` this run holds a lease on (`store.claim_feeds`), the others
-    counted as `feeds.leased_elsewhere`; the leases are renewed while the run lives and given
-    back if it stops before saving the feeds' state (which ends them otherwise)."""
-    started = report.started_at
-    claimed = store.claim_feeds(
-        es, names, {f.name: f.url for f in feed_list}, report.run_id, started + lease, started
-    )
-    if len(claimed) < len(feed_list):  # another run is polling them now: its work, not ours
-        report.count("feeds.leased_elsewhere", len(feed_list) - len(claimed))
-    renewing = asyncio.create_task(_renew_leases(es, names, report, lease))
-    try:
-        yield [f for f in feed_list if f.name in claimed]
-    except BaseException:
-        with contextlib.suppress(StoreError):
-            store.release_feeds(es, names, claimed, report.run_id)
-        raise
-    finally:
-        renewing.cancel()
-
-
-async def _renew_leases(
-    es: Elasticsearch, names: store.IndexNames, report: RunReport, lease: timedelta
-) -> None:
-    """Keep this run's feeds leased while it lives, renewing every third of the lease."""
-    while True:
-        await asyncio.sleep(lease.total_seconds() / 3)
-        until = datetime.now(UTC) + lease
-        try:
-            await asyncio.to_thread(store.renew_feeds, es, names, report.run_id, until)
-        except StoreError:  # a busy cluster: two more renewals come before the lease ends
-            report.count("feeds.lease_renewal_failed")
-
-
-async def _poll(
-    http: HttpClient,
-    feed: Feed,
-    states: dict[str, FeedState],
-    report: RunReport,
-    now: datetime,
-    progress: Progress,
-    due_only: bool = False,
-) -> list[FeedEntry]:
-    """Poll one feed with a conditional GET; update its state; return its new entries."""
-    state = states.setdefault(feed.name, FeedState(name=feed.name, url=feed.url))
-    try:
-        if state.url != feed.url:  # the URL changed in the feeds file: forget the old one's
-            state.url = feed.url
-            _forget_document(state)  # validators included
-        elif state.next_poll_after and state.next_poll_after > now:
-            report.count("feeds.backing_off")
-            return []
-        elif due_only and not polling.is_due(state, now):
-            report.count("feeds.not_due")
-            return []
-        response = await http.fetch_feed(feed.url, state.etag, state.last_modified)
-    except FetchError as exc:
-        report.count("feeds.failed")
-        report.fail(f"feed:{exc.reason}", f"feed {feed.name}: {exc}")
-        _feed_failed(state, f"feed:{exc.reason}", str(exc), now, exc.retry_after)
-        return []
-    finally:
-        progress.advance("feeds")
-    report.count("feeds.polled")
-    state.polls += 1
-    state.last_polled_at = now
-    if response.status == 304:
-        report.count("feeds.not_modified")
-        state.not_modified += 1
-        _feed_ok(state, "not_modified", 0)
-        polling.reschedule(state, changed=False, now=now)
-        return []
-    state.etag, state.last_modified = response.etag, response.last_modified
-    return _read_feed(feed, state, response, report, now)
-
-
-def _read_feed(
-    feed: Feed, state: FeedState, response: FeedResponse, report: RunReport, now: datetime
-) -> list[FeedEntry]:
-    """The entries of a feed answered 200 that its previous poll did not list."""
-    digest = polling.body_hash(response.content)
-    if digest == state.content_hash:  # the server ignored the conditional GET: not parsed
-        report.count("feeds.unchanged")
-        state.unchanged, state.identical = state.unchanged + 1, state.identical + 1
-        _feed_ok(state, "unchanged", state.entries_last_poll)
-        polling.reschedule(state, changed=False, now=now)
-        return []
-    parsed = feeds.parse_feed(response.content, feed, response.final_url, now, response.charset)
-    report.count("entries.seen", len(parsed.entries) + sum(parsed.skipped.values()))
-    for reason, n in parsed.skipped.items():
-        report.fail(reason, n=n)
-    if parsed.malformed:
-        assert parsed.reason is not None
-        report.count("feeds.malformed")
-        report.fail(parsed.reason, f"feed {feed.name}: {parsed.reason}")
-        if not parsed.entries:
-            _feed_failed(state, parsed.reason, "no entries could be parsed", now)
-            return []
-    _feed_ok(state, "malformed" if parsed.malformed else "ok", len(parsed.entries))
-    new = _unseen_entries(state, parsed.entries, report)
-    if new:
-        state.changed += 1
-    else:
-        report.count("feeds.unchanged")
-        state.unchanged += 1
-    state.content_hash = digest
-    declared = polling.declared_interval(response.content)
-    state.declared_interval = int(declared.total_seconds()) if declared else None
-    polling.reschedule(state, changed=bool(new), now=now)
-    return new
-
-
-def _unseen_entries(
-    state: FeedState, entries: list[FeedEntry], report: RunReport
-) -> list[FeedEntry]:
-    """Drop the entries the feed's previous poll listed: that run handled them (and a run
-    whose articles did not all index forgets them, see `_forget_documents_after_failures`),
-    so they need no look-up. They count as known."""
-    previous = set(state.entry_keys)
-    new = [e for e in entries if polling.entry_key(e) not in previous]
-    report.count("entries.known", len(entries) - len(new))
-    state.entry_keys = polling.remembered_keys(entries)
-    return new
-
-
-def _forget_document(state: FeedState) -> None:
-    """Forget the feed's last document, so that its next poll is answered with the document
-    (no conditional headers), read, and its entries looked up again."""
-    state.content_hash, state.entry_keys = None, []
-    state.etag, state.last_modified = None, None
-
-
-def _count_earlier_attempts(candidates: Iterable[Candidate], states: dict[str, FeedState]) -> None:
-    for candidate in candidates:
-        candidate.page_attempts = max(
-            (states[name].page_retries.get(candidate.id, 0) for name in candidate.feeds),
-            default=0,
-        )
-
-
-def _remember_page_retries(
-    states: dict[str, FeedState], candidates: Iterable[Candidate], deferred: set[str]
-) -> None:
-    """Count a deferred page's attempt on each feed that listed it, and make those feeds'
-    next polls read their entries again; forget the attempts of pages handled now."""
-    for candidate in candidates:
-        for name in candidate.feeds:
-            retries = states[name].page_retries
-            retries.pop(candidate.id, None)
-            if candidate.id in deferred:
-                retries[candidate.id] = candidate.page_attempts + 1
-                _forget_document(states[name])
-                # Bounded: an entry that left its feed before its page came back stays
-                # here until newer ones push it out.
-                for stale in list(retries)[:-MAX_PAGE_RETRIES_KEPT]:
-                    del retries[stale]
-
-
-def _forget_documents_after_failures(states: dict[str, FeedState], report: RunReport) -> None:
-    # An article that failed to index must be tried again by the next poll, which would not
-    # look its entry up if it were remembered as handled. Failures are rare: forgetting
-    # every feed's document is simpler than tracing which feeds listed the failed ones.
-    if report.counts["entries.index_failed"]:
-        for state in states.values():
-            _forget_document(state)
-
-
-def _feed_ok(state: FeedState, status: str, entries: int) -> None:
-    state.last_status, state.last_reason, state.last_error = status, None, None
-    state.consecutive_failures, state.next_poll_after = 0, None
-    state.entries_last_poll, state.new_entries_last_poll = entries, 0
-
-
-def _feed_failed(
-    state: FeedState,
-    reason: str,
-    message: str,
-    now: datetime,
-    retry_after: datetime | None = None,
-) -> None:
-    state.last_polled_at = now
-    state.last_status, state.last_reason, state.last_error = "failed", reason, message
-    state.consecutive_failures += 1
-    delay = min(FEED_BACKOFF_BASE * 2 ** (state.consecutive_failures - 1), FEED_BACKOFF_MAX)
-    state.next_poll_after = now + delay
-    if retry_after is not None:  # the server's Retry-After, or the client pausing the host
-        state.next_poll_after = max(state.next_poll_after, min(retry_after, now + FEED_BACKOFF_MAX))
-
-
-def _round_robin(polled: list[list[FeedEntry]]) -> list[FeedEntry]:
-    """Every feed's entries, taking one from each feed in turn.
-
-    Feeds list one site's links, and fetching keeps to a few connections per host: in feed
-    order, a batch would be one or two hosts' links, fetched a few at a time.
-    """
-    rounds = itertools.zip_longest(*polled)
-    return [entry for round_ in rounds for entry in round_ if entry is not None]
-
-
-def _merge_entries(entries: list[FeedEntry], report: RunReport) -> dict[str, Candidate]:
-    """One candidate per canonical URL; a link listed twice (any feeds) is merged, not lost."""
-    candidates: dict[str, Candidate] = {}
-    for entry in entries:
-        if entry.url:
-            canonical = identity.canonical_url(entry.url)
-            doc_id = identity.document_id(canonical)  # the same for http/https, www., a final /
-        else:  # an item without a link (feeds._entry): no page, an identity of its own
-            canonical, doc_id = "", identity.entry_id(entry.identity or "")
-        if doc_id in candidates:
-            report.count("entries.merged")
-        else:
-            candidates[doc_id] = Candidate(doc_id, canonical, entry)
-        candidates[doc_id].feeds.add(entry.feed_name)
-    return candidates
 
 
 async def _ingest_all(candidates: list[Candidate], size: int, run: _RunContext) -> Counter[str]:
@@ -543,10 +298,10 @@ async def _ingest_batch(batch: list[Candidate], run: _RunContext) -> Counter[str
     """
     report, progress = run.report, run.progress
     urls = {c.id: c.canonical_url for c in batch}
-    stored = await asyncio.to_thread(_find_stored, run.es, run.names, urls)
+    stored = await asyncio.to_thread(known.find_stored, run.es, run.names, urls)
     if stored:
         feeds = {c.id: c.feeds for c in batch}
-        await asyncio.to_thread(_seen_again, run.es, stored, feeds, report, run.now)
+        await asyncio.to_thread(known.record_seen_again, run.es, stored, feeds, report, run.now)
         progress.advance("articles", len(stored))
     new = [c for c in batch if c.id not in stored]
     sites = await asyncio.to_thread(_site_languages, new, run)
@@ -573,7 +328,7 @@ def _site_languages(candidates: list[Candidate], run: _RunContext) -> SiteLangua
     if not undeclared:
         return SiteLanguages()
     feed_names = {name for c in undeclared for name in c.feeds}
-    domains = {_domain(c) for c in undeclared}
+    domains = {site_of(c) for c in undeclared}
     since = run.now - SITE_LANGUAGE_HISTORY
     try:
         return store.site_languages(run.es, run.names, feed_names, domains, since)
@@ -582,78 +337,6 @@ def _site_languages(candidates: list[Candidate], run: _RunContext) -> SiteLangua
             raise
         run.report.count("language.site_unavailable", len(undeclared))
         return SiteLanguages()
-
-
-def _domain(candidate: Candidate) -> str:
-    """The site of a candidate: its link's host, or its feed's for an item without a link."""
-    return identity.domain_of(candidate.canonical_url or candidate.entry.feed_url)
-
-
-def _find_stored(
-    es: Elasticsearch, names: store.IndexNames, urls: dict[str, str]
-) -> dict[str, tuple[str, str]]:
-    """Which of these articles (canonical URL by id) are indexed already, under their id or
-    an id an earlier version gave one of their URL's variants: id -> (stored id, index)."""
-    lookups = {
-        doc_id: identity.lookup_ids(url) if url else [doc_id] for doc_id, url in urls.items()
-    }
-    found = store.find_known(es, names, [i for ids in lookups.values() for i in ids])
-    stored = {}
-    for doc_id, ids in lookups.items():
-        stored_id = next((i for i in ids if i in found), None)
-        if stored_id is not None:
-            stored[doc_id] = (stored_id, found[stored_id])
-    return stored
-
-
-def _seen_again(
-    es: Elasticsearch,
-    stored: dict[str, tuple[str, str]],
-    feeds: Mapping[str, Iterable[str]],
-    report: RunReport,
-    now: datetime,
-) -> None:
-    """Count articles found indexed as known and record the feeds that listed them again."""
-    report.count("entries.known", len(stored))
-    known = dict(stored.values())
-    feeds_by_id = {stored_id: sorted(feeds[doc_id]) for doc_id, (stored_id, _) in stored.items()}
-    for reason, n in store.mark_seen_again(es, known, feeds_by_id, now).items():
-        report.fail(reason, n=n)
-
-
-def _fold_page_canonicals(
-    articles: list[Article],
-    es: Elasticsearch,
-    names: store.IndexNames,
-    report: RunReport,
-    now: datetime,
-) -> list[Article]:
-    """One article per id, once pages have named their canonical links (`_article`).
-
-    A page whose canonical link is another article of this batch joins it (its feeds are
-    added; entries.merged); one whose canonical link is indexed already is seen again
-    (entries.known). Looked up here, not before the fetch: only the page says it.
-    """
-    kept: dict[str, Article] = {}
-    for article in articles:
-        first = kept.get(article.id)
-        if first is None:
-            kept[article.id] = article
-            continue
-        report.count("entries.merged")
-        if _moved(first) and not _moved(article):  # keep the article as linked at its own URL
-            kept[article.id], first, article = article, article, first
-        first.feeds = sorted(set(first.feeds) | set(article.feeds))
-    moved = {a.id: a.canonical_url for a in kept.values() if _moved(a)}
-    stored = _find_stored(es, names, moved) if moved else {}
-    if stored:
-        _seen_again(es, stored, {doc_id: kept[doc_id].feeds for doc_id in stored}, report, now)
-    return [article for doc_id, article in kept.items() if doc_id not in stored]
-
-
-def _moved(article: Article) -> bool:
-    """The article's id comes from its page's canonical link, not from the link followed."""
-    return bool(article.url) and article.id != identity.document_id(article.url)
 
 
 def _roll_over_if_due(run: _RunContext) -> bool:
@@ -670,14 +353,14 @@ def _roll_over_if_due(run: _RunContext) -> bool:
 
 def _store_batch(
     articles: list[Article],
-    es: Elasticsearch,
+    es: store.Client,
     names: store.IndexNames,
     report: RunReport,
     now: datetime,
     unrefreshed: stories.Unrefreshed,
 ) -> Counter[str]:
     """Stories, alert matches and the bulk write of one batch's new articles (blocking)."""
-    articles = _fold_page_canonicals(articles, es, names, report, now)
+    articles = known.fold_page_canonicals(articles, es, names, report, now)
     # before indexing: on the article
     story = stories.assign_stories(es, names, articles, unrefreshed=unrefreshed)
     for key, n in story.counts().items():
@@ -742,7 +425,7 @@ async def _build_article(
 ) -> Article | None:
     """Fetch and extract one page; a page that fails still yields a feed-only article,
     unless it failed transiently and has attempts left: then None, and it is deferred."""
-    site = sites.of(candidate.feeds, _domain(candidate), SITE_MIN_ARTICLES)
+    site = sites.of(candidate.feeds, site_of(candidate), SITE_MIN_ARTICLES)
     try:
         async with run.pages:
             if run.stop.requested:
@@ -765,7 +448,7 @@ async def _fetch_and_extract(
         language = await loop.run_in_executor(
             executor, pool.tag_feed_text, entry.title, entry.summary, declared, site
         )
-        return _article(candidate, Extraction(), language, fetched_at, reason=reason)
+        return article_of(candidate, Extraction(), language, fetched_at, reason=reason)
 
     if not entry.url:  # nothing to fetch: the feed's title and summary are the article
         report.count("entries.without_link")
@@ -775,7 +458,8 @@ async def _fetch_and_extract(
     except FetchError as exc:
         report.count("pages.failed")
         report.fail(f"page:{exc.reason}", str(exc))
-        if isinstance(exc, TransientFetchError) and candidate.page_attempts + 1 < PAGE_ATTEMPTS:
+        attempts_left = candidate.page_attempts + 1 < feed_state.PAGE_ATTEMPTS
+        if isinstance(exc, TransientFetchError) and attempts_left:
             report.count("entries.deferred")
             run.deferred.add(candidate.id)
             return None
@@ -792,78 +476,9 @@ async def _fetch_and_extract(
         report.fail(f"page:{exc.reason}", str(exc))
         return await feed_only(f"page:{exc.reason}", page.fetched_at)
     canonical = identity.page_canonical(extraction.canonical_link, page.final_url)
-    return _article(candidate, extraction, language, page.fetched_at, canonical=canonical)
-
-
-def _article(
-    candidate: Candidate,
-    extraction: Extraction,
-    language: LanguageTag,
-    fetched_at: datetime | None,
-    reason: str | None = None,
-    canonical: str | None = None,
-) -> Article:
-    """The article of `candidate`; under the id of `canonical`, the page's own canonical
-    link (`identity.page_canonical`), when it names one."""
-    entry = candidate.entry
-    now = datetime.now(UTC)
-    published_at, date_source = _publication_date(extraction, entry, now)
-    body = extraction.body
-    canonical = canonical or candidate.canonical_url
-    domain = identity.domain_of(canonical or entry.feed_url)  # an item without a link: the feed's
-    return Article(
-        id=identity.document_id(canonical) if canonical else candidate.id,
-        url=entry.url,
-        canonical_url=canonical,
-        domain=domain,
-        source=entry.source or extraction.site_name or domain,
-        feeds=sorted(candidate.feeds),
-        title=extraction.title or entry.title,
-        summary=entry.summary or extraction.description,
-        body=body,
-        language=language.code,
-        language_confidence=language.confidence,
-        language_source=language.source,
-        published_at=published_at,
-        date_source=date_source,
-        first_seen_at=now,
-        last_seen_at=now,
-        fetched_at=fetched_at,
-        extraction_status="feed_only" if reason else "ok",
-        extraction_reason=reason,
-        body_truncated=extraction.truncated,
-        extraction_method=extraction.method or None,
-        authors=list(extraction.authors or entry.authors),
-        tags=sorted(set(extraction.tags) | set(entry.tags)),
-        content_hash=identity.content_hash(body) if body else None,
-        word_count=count_words(body),  # CJK-aware: counts characters, not spaces
-        minhash=extraction.minhash,
-        lsh_bands=list(extraction.lsh_bands),
-    )
-
-
-def _publication_date(
-    extraction: Extraction, entry: FeedEntry, now: datetime
-) -> tuple[datetime, str]:
-    page = None
-    if extraction.published_at:
-        page = dates.Stated(extraction.published_at, extraction.date_precision or dates.ZONED)
-    return dates.publication(page, entry.published_at, now)
-
-
-def _record_new_entries(
-    states: dict[str, FeedState], new_by_feed: Counter[str], now: datetime
-) -> None:
-    for name, count in new_by_feed.items():
-        if name in states:
-            states[name].new_entries_last_poll = count
-            states[name].last_new_entry_at = now
+    return article_of(candidate, extraction, language, page.fetched_at, canonical=canonical)
 
 
 def _batches(items: list[Candidate], size: int) -> Iterator[list[Candidate]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _new_run_id(started: datetime) -> str:
-    return f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"

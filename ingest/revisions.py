@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import difflib
 import re
-import uuid
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -53,6 +52,7 @@ from ingest.extract.pool import analyse_page, extraction_pool  # the same pool a
 from ingest.fetch.client import HttpClient
 from ingest.identity import content_hash
 from ingest.models import Extraction, RunReport
+from ingest.run_id import run_id
 from ingest.store import IndexNames
 from ingest.store.language_fields import language_fields
 
@@ -360,9 +360,7 @@ def refetch_due(
     """Re-check every article due at one of `stages`; store the report in `mediamon-runs`."""
     names = IndexNames(settings.index_prefix)
     started = now or datetime.now(UTC)
-    report = RunReport(
-        run_id=f"refetch-{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}", started_at=started
-    )
+    report = RunReport(run_id=run_id("refetch", started=started), started_at=started)
     due = due_articles(es, names, started, stages, late_by, limit)
     report.count("refetch.due", len(due))
     if due:

@@ -17,16 +17,10 @@ import pytest
 from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
 from elasticsearch import AuthenticationException
 
-from ingest import airflow_tasks
-from ingest.airflow_tasks import (
-    Options,
-    batch_specs,
-    feed_from_spec,
-    plan_batches,
-    settings_from_connection,
-    summary_report,
-    task_errors,
-)
+from ingest import airflow_batches, airflow_settings, airflow_tasks
+from ingest.airflow_batches import batch_specs, feed_from_spec, plan_batches, summary_report
+from ingest.airflow_settings import Options, settings_from_connection
+from ingest.airflow_tasks import task_errors
 from ingest.config import Settings
 from ingest.errors import ConfigError, StoreError
 from ingest.models import Feed, RunReport
@@ -62,7 +56,7 @@ def test_a_hosts_feeds_stay_in_one_batch() -> None:
     hosts_seen: dict[str, int] = {}
     for index, batch in enumerate(batches):
         for f in batch:
-            host = airflow_tasks.host_of(f)
+            host = airflow_batches.host_of(f)
             assert hosts_seen.setdefault(host, index) == index, f"{host} split over batches"
     assert sorted(f.name for b in batches for f in b) == sorted(f.name for f in FEEDS)
 
@@ -130,7 +124,7 @@ def test_connection_with_host_port_and_basic_auth() -> None:
     )
     assert s.es_url == "http://es01:9201"
     assert (s.es_username, s.es_password, s.es_api_key) == ("mediamon", "s3cret", None)
-    assert "s3cret" not in repr(s) and "s3cret" not in airflow_tasks.describe(s)
+    assert "s3cret" not in repr(s) and "s3cret" not in airflow_settings.describe(s)
 
 
 def test_connection_with_url_in_host_scheme_in_extra_or_schema() -> None:
@@ -156,7 +150,7 @@ def test_connection_api_key_wins_and_extra_sets_the_prefix() -> None:
     )
     assert (s.es_api_key, s.es_username, s.es_password) == ("a2V5", None, None)
     assert s.index_prefix == "mm"
-    assert "a2V5" not in repr(s) and "api key" in airflow_tasks.describe(s)
+    assert "a2V5" not in repr(s) and "api key" in airflow_settings.describe(s)
 
 
 def test_options_defaults_and_bad_values() -> None:
@@ -220,7 +214,7 @@ def test_summary_merges_batches_and_names_the_failed_one() -> None:
         report.count("articles.new", 5)
         report.fail("page:http_404", n=1)
         report.by_language["nl"] += 5
-        ok.append(airflow_tasks.batch_result(spec["index"], len(spec["feeds"]), report))
+        ok.append(airflow_batches.batch_result(spec["index"], len(spec["feeds"]), report))
     started = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     report = summary_report(specs, [*ok, None], "manual__1", started)
     assert report.run_id == "manual__1" and report.started_at == started

@@ -20,8 +20,9 @@ from werkzeug import Request, Response
 from ingest import store
 from ingest.config import Settings
 from ingest.feeds import polling
+from ingest.feeds.state import forget_documents_after_failures
 from ingest.models import Feed, FeedEntry, FeedState, RunReport
-from ingest.pipeline import _forget_documents_after_failures, run_feeds
+from ingest.pipeline import run_feeds
 
 NOW = datetime(2025, 3, 1, 12, tzinfo=UTC)
 PAGE = corpus_pages.ENGLISH  # an article of the demo corpus
@@ -92,10 +93,10 @@ def test_entry_keys_use_the_guid_else_the_link() -> None:
 def test_a_run_with_index_failures_forgets_what_feeds_listed() -> None:
     states = {"f": FeedState("f", "u", content_hash="abc", entry_keys=["k1"])}
     report = RunReport("r", NOW)
-    _forget_documents_after_failures(states, report)
+    forget_documents_after_failures(states, report)
     assert states["f"].entry_keys == ["k1"]
     report.count("entries.index_failed")
-    _forget_documents_after_failures(states, report)
+    forget_documents_after_failures(states, report)
     assert states["f"].content_hash is None and states["f"].entry_keys == []
 
 

@@ -21,8 +21,9 @@ from werkzeug import Request, Response
 from ingest import store
 from ingest.config import Settings
 from ingest.extract.page import MAX_BODY_CHARS
+from ingest.feeds.state import PAGE_ATTEMPTS
 from ingest.models import Feed
-from ingest.pipeline import PAGE_ATTEMPTS, run_feeds
+from ingest.pipeline import run_feeds
 
 pytestmark = pytest.mark.es
 

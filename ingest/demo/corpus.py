@@ -26,9 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ingest.config import REPOSITORY
+from ingest.config import REPOSITORY, load_yaml_list
 from ingest.errors import ConfigError
 
 __all__ = ["CORPUS_DIR", "KINDS", "Article", "Corpus", "Outlet", "Version", "load_corpus"]
@@ -117,8 +115,8 @@ class Corpus:
 
 def load_corpus(corpus_dir: Path = CORPUS_DIR) -> Corpus:
     """Read and check the corpus in `corpus_dir` (outlets.yaml and one file per language)."""
-    meta = _read_yaml(corpus_dir / "outlets.yaml")
-    outlets = tuple(_outlet(item, corpus_dir / "outlets.yaml") for item in _list(meta, "outlets"))
+    listed, meta = load_yaml_list(corpus_dir / "outlets.yaml", "outlets", "the demo corpus")
+    outlets = tuple(_outlet(item, corpus_dir / "outlets.yaml") for item in listed)
     by_id = {outlet.id: outlet for outlet in outlets}
     if len(by_id) != len(outlets):
         raise ConfigError(f"{corpus_dir / 'outlets.yaml'}: an outlet id is listed twice")
@@ -131,9 +129,9 @@ def load_corpus(corpus_dir: Path = CORPUS_DIR) -> Corpus:
     for path in sorted(corpus_dir.glob("*.yaml")):
         if path.name == "outlets.yaml":
             continue
-        data = _read_yaml(path)
+        items, data = load_yaml_list(path, "articles", "the demo corpus")
         wires = {str(w.get("id")): w for w in data.get("wires") or [] if isinstance(w, dict)}
-        for position, item in enumerate(_list(data, "articles"), start=1):
+        for position, item in enumerate(items, start=1):
             label = f"{path.name}: article #{position}"
             articles.append(_article(item, label, by_id, wires, agencies))
     ids = [a.id for a in articles]
@@ -141,25 +139,6 @@ def load_corpus(corpus_dir: Path = CORPUS_DIR) -> Corpus:
     if twice:
         raise ConfigError(f"{corpus_dir}: article ids used twice: {', '.join(twice)}")
     return Corpus(outlets, tuple(articles), agencies, ui)
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the demo corpus ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping")
-    return data
-
-
-def _list(data: Mapping[str, Any], key: str) -> list[Any]:
-    value = data.get(key)
-    if not isinstance(value, list):
-        raise ConfigError(f"expected a list under {key!r}")
-    return value
 
 
 def _text(item: Mapping[str, Any], key: str, label: str) -> str:

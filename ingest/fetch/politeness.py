@@ -28,7 +28,7 @@ from ingest.errors import FetchError, TransientFetchError
 __all__ = ["HostPacing", "HostState", "parse_retry_after"]
 
 # A Retry-After further away than this is taken as this: a run is over long before, and a
-# failed feed is polled again within a day at most anyway (pipeline.FEED_BACKOFF_MAX).
+# failed feed is polled again within a day at most anyway (feeds.state.FEED_BACKOFF_MAX).
 RETRY_AFTER_MAX = timedelta(days=1)
 HOST_PAUSE_MAX = 3600.0  # a failing host's pause stops doubling here (seconds)
 # Transient failures that say the host itself is unwell; a 429 says "slower", not "down".

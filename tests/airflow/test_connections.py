@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest import airflow_tasks
+from ingest import airflow_settings
 from ingest.errors import ConfigError
 
 pytest.importorskip("airflow", reason="needs mediamon[airflow]")
@@ -27,8 +27,8 @@ def test_connection_in_uri_form(
         "AIRFLOW_CONN_ELASTICSEARCH_DEFAULT",
         "elasticsearch://mediamon:p%40ss-w0rd@es01.internal:9243/https?index_prefix=news",
     )
-    caplog.set_level(logging.INFO, logger="ingest.airflow_tasks")
-    settings = airflow_tasks.airflow_settings(airflow_tasks.Options.from_values({}))
+    caplog.set_level(logging.INFO, logger="ingest.airflow_settings")
+    settings = airflow_settings.airflow_settings(airflow_settings.Options.from_values({}))
     assert settings.es_url == "https://es01.internal:9243"
     assert (settings.es_username, settings.es_password) == ("mediamon", "p@ss-w0rd")
     assert settings.index_prefix == "news"
@@ -42,7 +42,7 @@ def test_connection_in_json_form_with_an_api_key(monkeypatch: pytest.MonkeyPatch
                   "extra": {"api_key": "aWQ6c2VjcmV0a2V5"}}  # fmt: skip
     monkeypatch.setenv("AIRFLOW_CONN_ELASTICSEARCH_DEFAULT", json.dumps(connection))
     monkeypatch.setenv("AIRFLOW_VAR_MEDIAMON_INDEX_PREFIX", "desk")
-    settings = airflow_tasks.airflow_settings()
+    settings = airflow_settings.airflow_settings()
     assert settings.es_url == "https://es.example:443"
     assert settings.es_api_key == "aWQ6c2VjcmV0a2V5" and settings.es_username is None
     assert settings.index_prefix == "desk"  # the Variable wins over the connection
@@ -52,22 +52,22 @@ def test_variables_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("AIRFLOW_VAR_MEDIAMON_FEEDS_FILE", "/srv/feeds.yaml")
     monkeypatch.setenv("AIRFLOW_VAR_MEDIAMON_MAX_BATCHES", "5")
     monkeypatch.setenv("AIRFLOW_VAR_MEDIAMON_POLL_ALL_FEEDS", "yes")
-    options = airflow_tasks.airflow_options()
+    options = airflow_settings.airflow_options()
     assert options.feeds_file == Path("/srv/feeds.yaml")
     assert options.max_batches == 5 and options.poll_all_feeds is True
     assert options.rules_file == Path("/opt/mediamon/config/alerts.yaml")  # the default
     monkeypatch.setenv("AIRFLOW_VAR_MEDIAMON_POLL_ALL_FEEDS", "maybe")
     with pytest.raises(ConfigError, match="mediamon_poll_all_feeds"):
-        airflow_tasks.airflow_options()
+        airflow_settings.airflow_options()
 
 
 def test_alert_email_from_the_smtp_connection(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert airflow_tasks.worker_delivery_settings().smtp is None  # neither: no e-mail
+    assert airflow_settings.worker_delivery_settings().smtp is None  # neither: no e-mail
     extra = {"from": "alerts@example.org", "security": "ssl"}
     smtp = {"conn_type": "smtp", "host": "mail.example.org", "port": 465, "login": "desk",
             "password": "hunter22", "extra": extra}  # fmt: skip
     monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps(smtp))
-    delivery = airflow_tasks.worker_delivery_settings()
+    delivery = airflow_settings.worker_delivery_settings()
     assert delivery.smtp is not None
     assert (delivery.smtp.host, delivery.smtp.port, delivery.smtp.security) == (
         "mail.example.org",
@@ -77,4 +77,4 @@ def test_alert_email_from_the_smtp_connection(monkeypatch: pytest.MonkeyPatch) -
     assert delivery.smtp.sender == "alerts@example.org"
     # MEDIAMON_SMTP_* in the worker's environment wins over the connection.
     monkeypatch.setenv("MEDIAMON_SMTP_HOST", "relay.internal")
-    assert airflow_tasks.worker_delivery_settings().smtp.host == "relay.internal"  # type: ignore[union-attr]
+    assert airflow_settings.worker_delivery_settings().smtp.host == "relay.internal"  # type: ignore[union-attr]

@@ -35,7 +35,7 @@ from deploy_services import BIN, Airflow, NewsSite, WebhookReceiver, free_port, 
 from elasticsearch import Elasticsearch
 
 from ingest import store
-from ingest.airflow_tasks import batch_run_id
+from ingest.airflow_batches import batch_run_id
 from ingest.config import Settings
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow, pytest.mark.timeout(1800)]
