@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 
 def is_permanent(exc: BaseException) -> bool:
     """Whether retrying cannot help: a bad file or setting, refused credentials, a bad request."""
-    from elasticsearch import AuthenticationException, AuthorizationException
+    from ingest.store import AuthenticationException, AuthorizationException
 
     if isinstance(exc, ConfigError | AuthenticationException | AuthorizationException):
         return True

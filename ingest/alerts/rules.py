@@ -24,11 +24,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ingest.alerts.notify import Target, parse_targets
 from ingest.analysis.query_syntax import syntax_problem
 from ingest.analysis.search import text_query
+from ingest.config import load_yaml_list
 from ingest.errors import ConfigError
 
 RULE_KEYS = {"id", "name", "query", "languages", "sources", "tags", "notify", "spike", "per"}
@@ -124,17 +123,10 @@ def load_rules(path: Path) -> list[Rule]:
 
 
 def _read_rules(path: Path) -> tuple[list[Rule], list[str]]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the rules file ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
-        raise ConfigError(f"{path}: expected a mapping with a list under 'rules'")
+    items, data = load_yaml_list(path, "rules", "the rules file")
     unknown = sorted(set(data) - {"rules"})
     problems = [f"unknown top-level key {key!r}" for key in unknown]
-    rules, rule_problems = parse_rules(data["rules"])
+    rules, rule_problems = parse_rules(items)
     return rules, problems + rule_problems
 
 
