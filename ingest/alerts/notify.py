@@ -13,7 +13,7 @@ run report as `notify:<reason>`: the `ingest.fetch.client` reasons for webhooks,
 `secret_missing`.
 
 Webhooks go through `HttpClient` (the egress guard, timeouts, size caps); the SMTP host is
-checked with `ingest.fetch.client.check_egress` and the connection opened to the checked address.
+checked with `ingest.fetch.egress.check_egress` and the connection opened to the checked address.
 
 Credentials never leave this module: webhook URLs and secrets may be written as references,
 ``${MEDIAMON_SECRET_NAME}``, resolved from `DeliverySettings.secrets` only when sending; the
@@ -44,7 +44,8 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from ingest.alerts.explanation import explanation_lines
 from ingest.errors import ConfigError, FetchError, PermanentFetchError, TransientFetchError
-from ingest.fetch.client import HttpClient, Network, check_egress
+from ingest.fetch.client import HttpClient
+from ingest.fetch.egress import Network, check_egress
 from ingest.models import AlertHit
 
 __all__ = [

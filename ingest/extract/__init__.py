@@ -1,1 +1,23 @@
-"""extract"""
+"""Extraction: a page's HTML in, its text, date, language and fingerprint out.
+
+- `page`: `extract_page`, the text and metadata of a page (trafilatura, in passes).
+- `dates`: the publication time, the most precise statement that agrees on the day.
+- `language`: `tag_language`, the language from the text and the hints around it.
+- `pool`: `analyse_page`, all of the above for one page, run in the extraction processes
+  (`extraction_pool`), which import only what this package needs (no Elasticsearch client,
+  no terminal rendering: `tests/test_worker.py` checks it).
+- `preload`: what the pool's forkserver imports once, for every process it starts.
+"""
+
+from ingest.extract.language import tag_language
+from ingest.extract.page import extract_page
+from ingest.extract.pool import analyse_page, extraction_pool, tag_feed_text, worker_count
+
+__all__ = [
+    "analyse_page",
+    "extract_page",
+    "extraction_pool",
+    "tag_feed_text",
+    "tag_language",
+    "worker_count",
+]

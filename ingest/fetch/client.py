@@ -19,14 +19,12 @@ Every failure is raised as a `FetchError` whose `reason` is one of:
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import math
-import socket
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urljoin
@@ -38,13 +36,17 @@ from protego import Protego
 from ingest.config import FetchLimits
 from ingest.errors import FetchError, PermanentFetchError, TransientFetchError
 from ingest.fetch import charset
+from ingest.fetch.egress import (
+    EgressRefused,
+    GuardedBackend,
+    NameNotResolved,
+    Network,
+)
 from ingest.fetch.politeness import HostPacing, parse_retry_after
 from ingest.models import Page
 
-__all__ = ["FeedResponse", "HttpClient", "check_egress"]
+__all__ = ["FeedResponse", "HttpClient"]
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -53,7 +55,6 @@ FEED_ACCEPT = "application/rss+xml,application/atom+xml,application/xml;q=0.9,*/
 # Only zlib codings are asked for: they are the ones we can inflate with a bound on the output.
 ACCEPT_ENCODING = "gzip, deflate"
 ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309 §2.5: parse at least the first 500 KiB, ignore the rest
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
 IDLE_CONNECTIONS_PER_SLOT = 4  # pooled connections per concurrent request (see _guarded_transport)
 
 
@@ -69,124 +70,6 @@ class FeedResponse:
     last_modified: str | None
     # from Content-Type; `ingest.fetch.charset` weighs it against the bytes
     charset: str | None = None
-
-
-class _EgressRefused(Exception):
-    """Raised inside the transport, where the URL is unknown; mapped in `HttpClient`."""
-
-
-class _NameNotResolved(Exception):
-    """DNS gave no address; kept apart from httpx's ConnectError so it maps to `dns_error`."""
-
-
-def _embedded_ipv4(address: Address) -> Address:
-    """The IPv4 address an IPv6 one carries (mapped, NAT64, 6to4), else the address itself."""
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped:
-            return address.ipv4_mapped
-        if address in NAT64:
-            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if address.sixtofour:
-            return address.sixtofour
-    return address
-
-
-def _is_permitted(address: Address, allow: Iterable[Network]) -> bool:
-    """True if `address` may be connected to: inside `allow`, else globally routable unicast.
-
-    `is_global` is false for loopback, private, link-local (cloud metadata), CGNAT,
-    unspecified and reserved ranges; multicast must be excluded on its own.
-    """
-    inner = _embedded_ipv4(address)
-    if any(a in net for net in allow for a in (address, inner)):
-        return True
-    return inner.is_global and not inner.is_multicast
-
-
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore network backend that connects only to addresses the egress guard accepted.
-
-    The host is resolved here, every address is checked, and the socket is opened to one of
-    the checked addresses, so a second DNS answer can never slip in between check and connect.
-    TLS still verifies and sends SNI for the original name: httpcore passes it separately.
-    """
-
-    def __init__(self, allow: tuple[Network, ...]) -> None:
-        self._allow = allow
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = await _resolve(host, port, timeout)
-        refused = [a for a in addresses if not _is_permitted(a, self._allow)]
-        if refused:
-            raise _EgressRefused(f"{host} resolves to {refused[0]}")
-        last_error: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    str(address), port, timeout, local_address, socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last_error = exc
-        assert last_error is not None  # _resolve never returns an empty list
-        raise last_error
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-async def check_egress(
-    host: str, port: int, allow: tuple[Network, ...] = (), timeout: float | None = 10.0
-) -> list[Address]:
-    """The addresses of `host` that a connection may use, under the same guard as `HttpClient`.
-
-    For the few connections httpx does not make (SMTP): connect to one of the returned
-    addresses, never to the name again, so DNS cannot answer differently after the check.
-    Raises `PermanentFetchError("egress_refused")` or `TransientFetchError("dns_error")`.
-    """
-    label = f"{host}:{port}"
-    try:
-        addresses = await _resolve(host, port, timeout)
-    except _NameNotResolved as exc:
-        raise TransientFetchError("dns_error", label, str(exc)) from None
-    except httpcore.ConnectTimeout as exc:
-        raise TransientFetchError("timeout", label, str(exc)) from None
-    refused = [a for a in addresses if not _is_permitted(a, allow)]
-    if refused:
-        raise PermanentFetchError("egress_refused", label, f"{host} resolves to {refused[0]}")
-    return addresses
-
-
-async def _resolve(host: str, port: int, timeout: float | None) -> list[Address]:
-    name = host.strip("[]").rstrip(".").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        # RFC 6761 §6.3, as curl and browsers do: never ask DNS. The demo and the tests serve
-        # virtual hosts such as derstandard.at.localhost from one local server.
-        return [ipaddress.IPv4Address("127.0.0.1")]
-    try:
-        return [ipaddress.ip_address(name)]
-    except ValueError:
-        pass
-    try:
-        async with asyncio.timeout(timeout):
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                name, port, type=socket.SOCK_STREAM
-            )
-    except TimeoutError:
-        raise httpcore.ConnectTimeout(f"resolving {name} took more than {timeout}s") from None
-    except (socket.gaierror, UnicodeError) as exc:
-        raise _NameNotResolved(f"{name}: {exc}") from exc
-    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
-    if not addresses:
-        raise _NameNotResolved(f"{name}: no address")
-    return list(dict.fromkeys(addresses))
 
 
 def _guarded_transport(limits: FetchLimits, allow: tuple[Network, ...]) -> httpx.AsyncHTTPTransport:
@@ -257,8 +140,8 @@ class _Response:
 
 
 _TRANSPORT_ERRORS: tuple[tuple[type[Exception], type[FetchError], str], ...] = (
-    (_EgressRefused, PermanentFetchError, "egress_refused"),
-    (_NameNotResolved, TransientFetchError, "dns_error"),
+    (EgressRefused, PermanentFetchError, "egress_refused"),
+    (NameNotResolved, TransientFetchError, "dns_error"),
     (httpx.TimeoutException, TransientFetchError, "timeout"),
     (httpx.NetworkError, TransientFetchError, "connect_error"),  # refused, reset, broken pipe
     (OSError, TransientFetchError, "connect_error"),
