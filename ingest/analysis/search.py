@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from elasticsearch import BadRequestError, Elasticsearch
-
 from ingest.analysis.query_syntax import proximity_query, uses_proximity
 from ingest.errors import ConfigError
-from ingest.store import IndexNames, article_groups
+from ingest.store import BadRequestError, Client, IndexNames, article_groups
 from ingest.store.language_fields import NEUTRAL
 
 # Neutral fields plus their per-language copies (see mappings/articles.json).
@@ -120,7 +118,7 @@ def date_bound(value: str) -> str:
 
 
 def search_articles(
-    es: Elasticsearch,
+    es: Client,
     names: IndexNames,
     query: str,
     filters: SearchFilters = SearchFilters(),

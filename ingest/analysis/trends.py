@@ -27,13 +27,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from elasticsearch import ApiError, Elasticsearch
 from rich.table import Table
 from rich.text import Text
 
 from ingest.analysis.search import SearchFilters, build_query, date_bound
 from ingest.errors import ConfigError
-from ingest.store import IndexNames
+from ingest.store import ApiError, Client, IndexNames
 
 __all__ = [
     "BY_FIELDS",
@@ -130,7 +129,7 @@ class Trend:
     total: int
 
 
-def coverage_trend(es: Elasticsearch, names: IndexNames, request: TrendRequest) -> Trend:
+def coverage_trend(es: Client, names: IndexNames, request: TrendRequest) -> Trend:
     """Counts per interval (and per series) of the articles matching the request."""
     histogram = date_histogram(request.interval, request.since, request.until)
     aggs: dict[str, Any] = {"over_time": {"date_histogram": histogram}}
@@ -161,7 +160,7 @@ def date_histogram(interval: str, since: str | None, until: str | None) -> dict[
 
 
 def aggregate_articles(
-    es: Elasticsearch,
+    es: Client,
     names: IndexNames,
     query: dict[str, Any],
     aggs: dict[str, Any],
@@ -188,7 +187,7 @@ def aggregate_articles(
 
 
 def _add_denominators(
-    es: Elasticsearch, names: IndexNames, trend: Trend, histogram: dict[str, Any]
+    es: Client, names: IndexNames, trend: Trend, histogram: dict[str, Any]
 ) -> None:
     """Count every article per interval under the request's filters (the query left out),
     and per shown language or source, so each count can be read as a share."""
