@@ -100,7 +100,7 @@ def compare(
     Name each query: compare 'grens=Kuznica OR grens' 'sancties=sancties OR sanctions'.
     """
     from ingest.analysis.attention import compare_queries, parse_named_queries
-    from ingest.cli.render_attention import (
+    from ingest.cli.render.attention import (
         comparison_csv,
         comparison_json,
         comparison_table,
@@ -152,7 +152,7 @@ def breakdown(
 ) -> None:  # fmt: skip
     """Matching articles by source, language, domain or feed: counts and shares."""
     from ingest.analysis.attention import breakdown as count_by
-    from ingest.cli.render_attention import (
+    from ingest.cli.render.attention import (
         breakdown_csv,
         breakdown_json,
         breakdown_table,
@@ -202,7 +202,7 @@ def terms(
     """What matching coverage talks about: terms that stand out against all coverage
     in the same period, with the stories each comes from."""
     from ingest.analysis.attention import significant_terms
-    from ingest.cli.render_attention import terms_csv, terms_json, terms_table
+    from ingest.cli.render.attention import terms_csv, terms_json, terms_table
 
     output = output_format(output, as_json)
     client = store.connect(settings)

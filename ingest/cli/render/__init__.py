@@ -1,0 +1,1 @@
+"""How the `mediamon` commands print (split next)."""
