@@ -19,6 +19,17 @@ from ingest.errors import ConfigError
 from ingest.store import BadRequestError, Client, IndexNames, article_groups
 from ingest.store.language_fields import NEUTRAL
 
+__all__ = [
+    "SearchFilters",
+    "SearchHit",
+    "build_query",
+    "date_bound",
+    "query_string",
+    "search_articles",
+    "search_hit",
+    "text_query",
+]
+
 # Neutral fields plus their per-language copies (see mappings/articles.json).
 TEXT_FIELDS = ["title^3", "text.*.title^2", "summary^1.5", "text.*.summary", "body", "text.*.body"]
 _RELATIVE = re.compile(r"^(\d+)([smhdwMy])$")
