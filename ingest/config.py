@@ -140,6 +140,18 @@ class Settings:
         return replace(settings, **values)  # type: ignore[arg-type]
 
 
+def environment() -> Mapping[str, str]:
+    """The process environment, for what reads its own variables from it: alert delivery
+    (`MEDIAMON_SMTP_*`, `MEDIAMON_SECRET_*`, `DeliverySettings.from_env`), `JAVA_HOME` and
+    the environment of the embedded Elasticsearch's launcher (`ingest.embedded`)."""
+    return os.environ
+
+
+def es_url_in_environment() -> bool:
+    """Whether `ES_URL` is set: without it, `mediamon demo` starts the embedded node."""
+    return "ES_URL" in os.environ
+
+
 def _split_credentials(url: str) -> tuple[str, str | None, str | None]:
     """`url` without its user:password part, and the (percent-decoded) user and password."""
     parts = urlsplit(url)
@@ -195,12 +207,6 @@ def _positive_int(name: str, text: str) -> int:
     if value < 1:
         raise ConfigError(f"{name}: must be at least 1, got {value}")
     return value
-
-
-def environment() -> Mapping[str, str]:
-    """The process's environment, for the settings built from it outside this module
-    (`DeliverySettings.from_env`)."""
-    return os.environ
 
 
 def mmap_threshold_set_by_operator() -> bool:

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ingest.config import environment
 from ingest.errors import EmbeddedError
 
 ES_VERSION = "7.10.2"
@@ -172,7 +173,7 @@ def _spawn_detached(command: list[str], log: Path) -> int:
     """
     launcher = subprocess.run(
         ["sh", "-c", '"$@" >>"$MEDIAMON_ES_LOG" 2>&1 </dev/null & echo $!', "sh", *command],
-        env={**os.environ, "MEDIAMON_ES_LOG": str(log)},
+        env={**environment(), "MEDIAMON_ES_LOG": str(log)},
         capture_output=True,
         text=True,
         start_new_session=True,
@@ -236,7 +237,7 @@ def _write_node_config(config_dir: Path, port: int) -> None:
 
 
 def _java_binary() -> str:
-    java_home = os.environ.get("JAVA_HOME")
+    java_home = environment().get("JAVA_HOME")
     if java_home and (Path(java_home) / "bin" / "java").exists():
         return str(Path(java_home) / "bin" / "java")
     return _require_tool("java", "Java 17 (Debian: apt-get install openjdk-17-jre-headless)")

@@ -24,7 +24,8 @@ maintenance DAG and `mediamon refetch` call:
    (`unchanged`, `revised`, or `failed:<reason>`). A transient failure (timeout, 5xx) marks
    nothing, so the next run within `late_by` tries again.
 
-`article_history` and `diff_versions` give `mediamon history ID` its versions and diffs.
+`article_history` and `diff_versions` give `mediamon history ID` its versions and diffs
+(printed by `ingest.cli.render.history`).
 """
 
 from __future__ import annotations
@@ -38,12 +39,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from elasticsearch import Elasticsearch
-from rich.console import RenderableType
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
-
 from ingest import store
 from ingest.config import Settings
 from ingest.errors import ConfigError, ExtractionError, FetchError
@@ -53,7 +48,7 @@ from ingest.fetch.client import HttpClient
 from ingest.identity import content_hash
 from ingest.models import Extraction, RunReport
 from ingest.run_id import run_id
-from ingest.store import IndexNames
+from ingest.store import Client, IndexNames
 from ingest.store.language_fields import language_fields
 
 __all__ = [
@@ -119,7 +114,7 @@ class Check:
 
 
 def due_articles(
-    es: Elasticsearch,
+    es: Client,
     names: IndexNames,
     now: datetime,
     stages: Sequence[Stage] = DEFAULT_STAGES,
@@ -138,7 +133,7 @@ def due_articles(
 
 
 def _search_due(
-    es: Elasticsearch,
+    es: Client,
     names: IndexNames,
     stage: Stage,
     now: datetime,
@@ -261,7 +256,7 @@ ctx._source.last_check_status = params.status;
 
 
 def store_checks(
-    es: Elasticsearch, names: IndexNames, checks: Sequence[Check], now: datetime
+    es: Client, names: IndexNames, checks: Sequence[Check], now: datetime
 ) -> RunReport:
     """Store the revisions found, then update every checked article; counts in a report."""
     report = RunReport(run_id="", started_at=now)
@@ -350,7 +345,7 @@ def _article_action(check: Check, now: datetime) -> dict[str, Any]:
 
 def refetch_due(
     settings: Settings,
-    es: Elasticsearch,
+    es: Client,
     *,
     stages: Sequence[Stage] = DEFAULT_STAGES,
     late_by: timedelta = DEFAULT_LATE_BY,
@@ -403,7 +398,7 @@ class History:
 
 
 def article_history(
-    es: Elasticsearch, names: IndexNames, article_id: str, current: dict[str, Any]
+    es: Client, names: IndexNames, article_id: str, current: dict[str, Any]
 ) -> History:
     """Every version of an article, oldest first: its revisions, then `current` (its source)."""
     response = es.options(ignore_status=404).search(
@@ -510,78 +505,3 @@ def _word_diff(before: str, after: str) -> tuple[tuple[str, str], ...]:
         if j2 > j1:
             parts.append(("added", join(new[j1:j2])))
     return tuple(parts)
-
-
-# -- for the terminal -----------------------------------------------------------------------
-
-_STYLES = {"removed": "red strike", "added": "green", "same": ""}
-
-
-def render_history(history: History) -> list[RenderableType]:
-    """`mediamon history`: each change between consecutive versions, readable in a terminal."""
-    count = len(history.versions) - 1
-    parts: list[RenderableType] = [
-        Text.assemble(
-            (history.versions[-1].title, "bold"),
-            f"\n{history.source} · {history.url}\n",
-            f"{count} revision{'s' if count != 1 else ''} · id {history.article_id}",
-        )
-    ]
-    if not count:
-        parts.append(Text("No change seen since it was first indexed.", style="dim"))
-    for before, after in zip(history.versions, history.versions[1:], strict=False):
-        parts.append(render_diff(diff_versions(before, after)))
-    return parts
-
-
-def render_diff(diff: VersionDiff) -> RenderableType:
-    """One change: the title before and after, then the body's changed paragraphs.
-
-    Removed words read `[-so-]`, added ones `{+so+}` (as `git diff --word-diff`), so the
-    diff stays legible without colour, e.g. piped into a file.
-    """
-    rows = Table.grid(padding=(0, 1))
-    rows.add_column(style="bold", no_wrap=True)
-    rows.add_column()
-    if diff.title_changed:
-        rows.add_row("title", Text(f"[-{diff.before.title}-]", style="red strike"))
-        rows.add_row("", Text(f"{{+{diff.after.title}+}}", style="green"))
-    unchanged = 0
-    for change in diff.body:
-        if change.op == "same":
-            unchanged += 1
-            continue
-        if unchanged:
-            rows.add_row("", Text(f"… {unchanged} unchanged paragraph(s)", style="dim"))
-            unchanged = 0
-        rows.add_row(*_render_change(change))
-    if unchanged:
-        rows.add_row("", Text(f"… {unchanged} unchanged paragraph(s)", style="dim"))
-    if not diff.title_changed and all(c.op == "same" for c in diff.body):
-        rows.add_row("", Text("(only spacing, case or punctuation changed)", style="dim"))
-    title = (
-        f"version {diff.before.number} → {diff.after.number}: "
-        f"seen {_short(diff.before.seen_from)}, replaced {_short(diff.before.replaced_at)}"
-    )
-    return Panel(rows, title=title, title_align="left")
-
-
-_MARKERS = {"removed": ("[-", "-]"), "added": ("{+", "+}"), "same": ("", "")}
-
-
-def _render_change(change: ParagraphChange) -> tuple[Text, Text]:
-    if change.op == "removed":
-        return Text("-", style="red"), Text(change.before, style="red")
-    if change.op == "added":
-        return Text("+", style="green"), Text(change.after, style="green")
-    text = Text()
-    spaced = " " in change.before or " " in change.after  # not so in Japanese or Chinese
-    for position, (op, words) in enumerate(change.words):
-        opening, closing = _MARKERS[op]
-        text.append(" " if position and spaced else "")
-        text.append(f"{opening}{words}{closing}", style=_STYLES[op])
-    return Text("~", style="yellow"), text
-
-
-def _short(iso: str | None) -> str:
-    return (iso or "?")[:16].replace("T", " ")

@@ -36,8 +36,9 @@ from ingest.analysis.attention import (
     stopwords,
 )
 from ingest.analysis.search import SearchFilters
-from ingest.analysis.trends import TrendRequest, coverage_trend, to_csv, to_json
+from ingest.analysis.trends import TrendRequest, coverage_trend
 from ingest.cli import cli
+from ingest.cli.render.trends import to_csv, to_json
 from ingest.config import Settings
 from ingest.errors import ConfigError
 from ingest.models import Article

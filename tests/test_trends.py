@@ -23,8 +23,9 @@ from click.testing import CliRunner
 from elasticsearch import Elasticsearch
 
 from ingest import store
-from ingest.analysis.trends import Bucket, TrendRequest, bar, coverage_trend, to_csv, to_json
+from ingest.analysis.trends import Bucket, TrendRequest, coverage_trend
 from ingest.cli import cli
+from ingest.cli.render.trends import bar, to_csv, to_json
 from ingest.config import Settings
 from ingest.errors import ConfigError
 from ingest.models import Article

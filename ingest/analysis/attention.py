@@ -27,12 +27,10 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from elasticsearch import Elasticsearch
-
 from ingest.analysis.search import SearchFilters, build_query, text_query
 from ingest.analysis.trends import aggregate_articles, bucket_time, date_histogram, share
 from ingest.errors import ConfigError
-from ingest.store import IndexNames
+from ingest.store import Client, IndexNames
 
 __all__ = [
     "BREAKDOWN_FIELDS",
@@ -134,7 +132,7 @@ def parse_named_queries(specs: tuple[str, ...] | list[str]) -> dict[str, str]:
 
 
 def compare_queries(
-    es: Elasticsearch,
+    es: Client,
     names: IndexNames,
     queries: dict[str, str],
     interval: str = "day",
@@ -192,7 +190,7 @@ NONE = "(none)"
 
 
 def breakdown(
-    es: Elasticsearch,
+    es: Client,
     names: IndexNames,
     query: str,
     by: str,
@@ -249,7 +247,7 @@ class Term:
 
 
 def significant_terms(
-    es: Elasticsearch,
+    es: Client,
     names: IndexNames,
     query: str,
     filters: SearchFilters = NO_FILTERS,
@@ -267,7 +265,7 @@ def significant_terms(
 
 
 def terms_against(
-    es: Elasticsearch,
+    es: Client,
     names: IndexNames,
     matching: dict[str, Any],
     background: dict[str, Any],
@@ -314,7 +312,7 @@ def terms_against(
 
 
 def _stories_of(
-    es: Elasticsearch,
+    es: Client,
     names: IndexNames,
     matching: dict[str, Any],
     terms: list[str],
@@ -333,9 +331,7 @@ def _stories_of(
     return {t: _one_per_story(b["best"]["hits"]["hits"]) for t, b in buckets.items()}
 
 
-def _languages(
-    es: Elasticsearch, names: IndexNames, matching: dict[str, Any], label: str
-) -> list[str]:
+def _languages(es: Client, names: IndexNames, matching: dict[str, Any], label: str) -> list[str]:
     aggs = {"languages": {"terms": {"field": "language", "size": 10}}}
     body = aggregate_articles(es, names, matching, aggs, label, "day")
     buckets = body.get("aggregations", {}).get("languages", {}).get("buckets", [])

@@ -14,12 +14,21 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from elasticsearch import BadRequestError, Elasticsearch
-
 from ingest.analysis.query_syntax import proximity_query, uses_proximity
 from ingest.errors import ConfigError
-from ingest.store import IndexNames, article_groups
+from ingest.store import BadRequestError, Client, IndexNames, article_groups
 from ingest.store.language_fields import NEUTRAL
+
+__all__ = [
+    "SearchFilters",
+    "SearchHit",
+    "build_query",
+    "date_bound",
+    "query_string",
+    "search_articles",
+    "search_hit",
+    "text_query",
+]
 
 # Neutral fields plus their per-language copies (see mappings/articles.json).
 TEXT_FIELDS = ["title^3", "text.*.title^2", "summary^1.5", "text.*.summary", "body", "text.*.body"]
@@ -120,7 +129,7 @@ def date_bound(value: str) -> str:
 
 
 def search_articles(
-    es: Elasticsearch,
+    es: Client,
     names: IndexNames,
     query: str,
     filters: SearchFilters = SearchFilters(),

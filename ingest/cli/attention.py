@@ -7,86 +7,31 @@ prints a table, JSON (`--format json`) or CSV (`--format csv`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from rich.console import Console
 
 from ingest import store
-from ingest.analysis.search import SearchFilters
+from ingest.cli.options import (
+    coverage_filters,
+    filters_of,
+    index_names,
+    interval_option,
+    output_format,
+    output_option,
+)
+from ingest.cli.render.console import console
 from ingest.config import Settings
 
-__all__ = ["breakdown", "compare", "coverage_filters", "interval_option", "output_format", "terms"]
-
-console = Console()
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def coverage_filters(command: F) -> F:
-    """--lang, --source, --feed (each repeatable), --since and --until."""
-    options = [
-        click.option("--lang", "languages", multiple=True, help="Only these languages."),
-        click.option("--source", "sources", multiple=True, help="Only these sources."),
-        click.option("--feed", "feeds", multiple=True, help="Only articles from these feeds."),
-        click.option("--since", help="From: 2021-11-01, 2021-11-01T08:00, or 24h / 7d / 2w ago."),
-        click.option("--until", help="Until, in the same forms."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-def _filters(options: dict[str, Any]) -> SearchFilters:
-    return SearchFilters(
-        tuple(options["languages"]),
-        tuple(options["sources"]),
-        options["since"],
-        options["until"],
-        tuple(options["feeds"]),
-    )
-
-
-def _output_option(command: F) -> F:
-    """--format table|json|csv, and --json as the other commands have it (`output_format` reads
-    both)."""
-    command = click.option("--json", "as_json", is_flag=True, help="Same as --format json.")(
-        command
-    )
-    return click.option(
-        "--format",
-        "output",
-        type=click.Choice(["table", "json", "csv"]),
-        default="table",
-        show_default=True,
-    )(command)
-
-
-def output_format(output: str, as_json: bool) -> str:
-    """--format's value, or json when --json was given."""
-    return "json" if as_json else output
-
-
-def _names(settings: Settings) -> store.IndexNames:
-    return store.IndexNames(settings.index_prefix)
-
-
-def interval_option(command: F) -> F:
-    return click.option(
-        "--interval",
-        type=click.Choice(["hour", "day", "week"]),
-        default="day",
-        show_default=True,
-        help="Bucket size (UTC; weeks start on Monday).",
-    )(command)
+__all__ = ["breakdown", "compare", "terms"]
 
 
 @click.command()
 @click.argument("queries", nargs=-1, required=True)
 @interval_option
 @coverage_filters
-@_output_option
+@output_option
 @click.option(
     "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Also write a PNG chart."
 )
@@ -100,7 +45,7 @@ def compare(
     Name each query: compare 'grens=Kuznica OR grens' 'sancties=sancties OR sanctions'.
     """
     from ingest.analysis.attention import compare_queries, parse_named_queries
-    from ingest.cli.render_attention import (
+    from ingest.cli.render.attention import (
         comparison_csv,
         comparison_json,
         comparison_table,
@@ -110,7 +55,7 @@ def compare(
     output = output_format(output, as_json)
     named = parse_named_queries(queries)
     client = store.connect(settings)
-    found = compare_queries(client, _names(settings), named, interval, _filters(filters))
+    found = compare_queries(client, index_names(settings), named, interval, filters_of(filters))
     if output == "json":
         click.echo(comparison_json(found))
     elif output == "csv":
@@ -144,7 +89,7 @@ def compare(
     help="Also list this many representative articles, one per story.",
 )
 @coverage_filters
-@_output_option
+@output_option
 @click.pass_obj
 def breakdown(
     settings: Settings, /, query: str, by: str, top: int, sample: int, output: str,
@@ -152,7 +97,7 @@ def breakdown(
 ) -> None:  # fmt: skip
     """Matching articles by source, language, domain or feed: counts and shares."""
     from ingest.analysis.attention import breakdown as count_by
-    from ingest.cli.render_attention import (
+    from ingest.cli.render.attention import (
         breakdown_csv,
         breakdown_json,
         breakdown_table,
@@ -161,7 +106,7 @@ def breakdown(
 
     output = output_format(output, as_json)
     client = store.connect(settings)
-    found = count_by(client, _names(settings), query, by, _filters(filters), top, sample)
+    found = count_by(client, index_names(settings), query, by, filters_of(filters), top, sample)
     if output == "json":
         click.echo(breakdown_json(found))
         return
@@ -187,7 +132,7 @@ def breakdown(
     help="Best matches per shard whose text is analysed.",
 )
 @coverage_filters
-@_output_option
+@output_option
 @click.pass_obj
 def terms(
     settings: Settings,
@@ -202,12 +147,12 @@ def terms(
     """What matching coverage talks about: terms that stand out against all coverage
     in the same period, with the stories each comes from."""
     from ingest.analysis.attention import significant_terms
-    from ingest.cli.render_attention import terms_csv, terms_json, terms_table
+    from ingest.cli.render.attention import terms_csv, terms_json, terms_table
 
     output = output_format(output, as_json)
     client = store.connect(settings)
     total, found = significant_terms(
-        client, _names(settings), query, _filters(filters), size, sample
+        client, index_names(settings), query, filters_of(filters), size, sample
     )
     if output == "json":
         click.echo(terms_json(query, total, found))

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ingest.analysis.attention import Breakdown, Comparison, Term
-from ingest.analysis.trends import label, percent, rounded
+from ingest.cli.render.trends import label, percent, rounded
 from ingest.errors import ConfigError
 
 __all__ = [

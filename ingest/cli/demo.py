@@ -11,28 +11,33 @@
    its spike check evaluated as of the corpus's own days, not today.
 
 Each step prints its result and one line saying what it showed, computed from that result.
+The sites, their server and the corpus are `ingest.demo`; this module is the command and the
+printed walkthrough.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from elasticsearch import Elasticsearch
-from rich.console import Console
+import click
 from rich.table import Table
 
-from ingest import store
-from ingest.config import Settings
+from ingest import embedded, store
+from ingest.cli.render.alerts import print_alerts
+from ingest.cli.render.console import console
+from ingest.cli.render.hits import print_hits
+from ingest.cli.render.runs import print_report
+from ingest.cli.runs import run_pass
+from ingest.config import DEFAULT_ES_PORT, REPOSITORY, Settings, es_url_in_environment, parse_cidrs
 from ingest.demo.site import DemoServer, DemoSite, build_site
 from ingest.models import RunReport
 from ingest.store import IndexNames
 
-__all__ = ["RECHECK_STAGE", "Walkthrough", "count_articles", "spike_days"]
+__all__ = ["RECHECK_STAGE", "Walkthrough", "count_articles", "demo", "spike_days"]
 
 BORDER_RULE = "border-crisis"
 RECHECK_STAGE = "demo-recheck"  # marked on every article the demo's re-check looked at
@@ -40,36 +45,33 @@ RECHECK_STAGE = "demo-recheck"  # marked on every article the demo's re-check lo
 
 @dataclass
 class Walkthrough:
-    """What the demo needs to run its steps; `run_pass` and the printers come from the CLI."""
+    """What the demo's steps share: the settings, the client, the demo server and its files."""
 
     settings: Settings
-    client: Elasticsearch
+    client: store.Client
     server: DemoServer
     out_dir: Path
     seed_dir: Path | None
     rules_file: Path
-    console: Console
-    run_pass: Callable[[Settings, Path, Path], RunReport]  # (settings, feeds, rules)
-    print_report: Callable[[RunReport], None]
-    print_hits: Callable[[str, int, list[Any]], None]  # (query, total, hits)
-    print_alerts: Callable[[str, list[Any]], None]  # (title, alerts)
 
     @property
     def names(self) -> IndexNames:
         return IndexNames(self.settings.index_prefix)
 
     def step(self, title: str) -> None:
-        self.console.rule(f"[bold]{title}")
+        console.rule(f"[bold]{title}")
 
     def showed(self, text: str) -> None:
-        self.console.print(f"[bold green]→ what this showed:[/] {text}\n")
+        console.print(f"[bold green]→ what this showed:[/] {text}\n")
 
 
 def ingest_pass(tour: Walkthrough, site: DemoSite, list_feed_only: bool = True) -> RunReport:
     """One ingestion pass over the site as built; prints the report and what it showed."""
     tour.server.log.clear()
-    report = tour.run_pass(tour.settings, site.feeds_yaml, tour.rules_file)
-    tour.print_report(report)
+    report = run_pass(
+        tour.settings, site.feeds_yaml, show_progress=True, rules_file=tour.rules_file
+    )
+    print_report(report)
     store.refresh(tour.client, tour.names)
     feeds_200 = _feed_requests(tour.server, 200)
     feeds_304 = _feed_requests(tour.server, 304)
@@ -82,11 +84,11 @@ def ingest_pass(tour: Walkthrough, site: DemoSite, list_feed_only: bool = True) 
         f"{report.counts.get('entries.known', 0)}; failures by reason: {failures}."
     )
     for title, reason in feed_only(tour.client, tour.names) if list_feed_only else ():
-        tour.console.print(f"  kept from the feed only ({reason}): {title}")
+        console.print(f"  kept from the feed only ({reason}): {title}")
     return report
 
 
-def feed_only(client: Elasticsearch, names: IndexNames) -> list[tuple[str, str]]:
+def feed_only(client: store.Client, names: IndexNames) -> list[tuple[str, str]]:
     """Articles indexed from their feed entry alone, with the reason the page gave none."""
     response = client.options(ignore_status=404).search(
         index=names.articles,
@@ -109,7 +111,7 @@ def _feed_requests(server: DemoServer, status: int) -> int:
     )
 
 
-def count_articles(client: Elasticsearch, names: IndexNames) -> int:
+def count_articles(client: store.Client, names: IndexNames) -> int:
     store.refresh(client, names)
     response = client.options(ignore_status=404).count(index=names.articles)
     return int(response.get("count", 0))
@@ -121,7 +123,7 @@ def second_pass(tour: Walkthrough, first: DemoSite) -> tuple[DemoSite, RunReport
     site = build_site(tour.out_dir, first.port, pass_number=2, seed_dir=tour.seed_dir)
     added = sorted({a.url for a in site.articles} - {a.url for a in first.articles})
     edited = sum(1 for a in site.articles if a.edited)
-    tour.console.print(
+    console.print(
         f"the sites now list {len(added)} more articles; articles with a new version: {edited}"
     )
     report = ingest_pass(tour, site, list_feed_only=False)  # pass 1 listed them
@@ -170,7 +172,7 @@ def dutch_search(tour: Walkthrough) -> None:
     total, hits = search_articles(
         tour.client, tour.names, "vluchteling", SearchFilters(languages=("nl",)), limit=5
     )
-    tour.print_hits("vluchteling", total, hits)
+    print_hits("vluchteling", total, hits)
     forms = sorted({m.lower() for h in hits for m in re.findall(r"<em>(.*?)</em>", h.snippet)})
     tour.showed(
         f"{total} Dutch articles match `vluchteling`; the words highlighted in them: "
@@ -179,11 +181,12 @@ def dutch_search(tour: Walkthrough) -> None:
 
 
 def trend_by_language(tour: Walkthrough, query: str, since: str, until: str) -> list[Any]:
-    from ingest.analysis.trends import TrendRequest, coverage_trend, render_table
+    from ingest.analysis.trends import TrendRequest, coverage_trend
+    from ingest.cli.render.trends import render_table
 
     request = TrendRequest(query, "day", "language", since, until, top=8)
     found = coverage_trend(tour.client, tour.names, request)
-    tour.console.print(render_table(found, tour.console.width))
+    console.print(render_table(found, console.width))
     peak = max(found.buckets, key=lambda b: b.count) if found.buckets else None
     if peak is not None:
         tour.showed(
@@ -206,7 +209,7 @@ def story_of_the_wire(tour: Walkthrough, site: DemoSite) -> None:
         return
     coverage = related_coverage(tour.client, tour.names, found, limit=5)
     for part in render_related(coverage):
-        tour.console.print(part)
+        console.print(part)
     story = coverage.to_dict()["story"]
     tour.showed(
         f"one agency wire, {len(reprints)} reprints in the feeds: mediamon holds them as one "
@@ -216,7 +219,8 @@ def story_of_the_wire(tour: Walkthrough, site: DemoSite) -> None:
 
 
 def history_of_the_edit(tour: Walkthrough, site: DemoSite) -> None:
-    from ingest.revisions import article_history, render_history
+    from ingest.cli.render.history import render_history
+    from ingest.revisions import article_history
 
     edited = [a for a in site.articles if a.edited]
     for article in edited:
@@ -225,7 +229,7 @@ def history_of_the_edit(tour: Walkthrough, site: DemoSite) -> None:
             continue
         record = article_history(tour.client, tour.names, found.id, found.source)
         for part in render_history(record):
-            tour.console.print(part)
+            console.print(part)
         titles = " → ".join(repr(v.title) for v in record.versions)
         tour.showed(f"{len(record.versions)} versions of one article: {titles}.")
 
@@ -237,7 +241,7 @@ def border_alerts(tour: Walkthrough, reports: list[RunReport]) -> None:
     stories = [a for a in found if a.kind != "spike"]
     # One alert per story: the most reprinted first, each with its outlets.
     largest = sorted(stories, key=lambda a: (-a.outlets, a.created_at))[:5]
-    tour.print_alerts(f"The {len(largest)} most carried of the {BORDER_RULE} stories", largest)
+    print_alerts(f"The {len(largest)} most carried of the {BORDER_RULE} stories", largest)
     per_pass = ", ".join(
         f"pass {n}: {sum(1 for a in stories if a.run_id == r.run_id)}"
         for n, r in enumerate(reports, start=1)
@@ -287,12 +291,12 @@ def spikes(tour: Walkthrough, buckets: list[Any]) -> None:
                 "yes" if check.spiking else "no",
                 "yes" if check.alerted else "",
             )
-    tour.console.print(table)
+    console.print(table)
     for as_of, check in results:
         if check.explanation is not None:
-            tour.console.print(f"{check.rule_id}, as of {as_of:%d %b}: what changed")
+            console.print(f"{check.rule_id}, as of {as_of:%d %b}: what changed")
             for line in explanation_lines(check.explanation.to_dict()):
-                tour.console.print(f"  {line}", markup=False)
+                console.print(f"  {line}", markup=False)
     said = [
         f"as of {as_of:%d %b}: {c.last_day} in the last day against a mean of "
         f"{c.daily_mean:.2f}, {'a spike' if c.spiking else 'no spike'}"
@@ -305,3 +309,94 @@ def spikes(tour: Walkthrough, buckets: list[Any]) -> None:
         if c.rule_id == BORDER_RULE and c.explanation and c.explanation.terms
     ]
     tour.showed("; ".join(said) + "." + "".join(why))
+
+
+@click.command()
+@click.option(
+    "--port",
+    default=8765,
+    show_default=True,
+    envvar="MEDIAMON_DEMO_PORT",
+    help="Port of the local demo server [env MEDIAMON_DEMO_PORT].",
+)
+@click.option(
+    "--shared",
+    type=click.Path(path_type=Path),
+    envvar="MEDIAMON_SHARED",
+    default=REPOSITORY.parent / "shared",
+    show_default=True,
+    help="Optional: a shared folder whose seed/ article the demo adds [env MEDIAMON_SHARED].",
+)
+@click.option(
+    "--es-port",
+    default=DEFAULT_ES_PORT,
+    show_default=True,
+    envvar="MEDIAMON_DEMO_ES_PORT",
+    help="Embedded Elasticsearch's port when ES_URL is not set [env MEDIAMON_DEMO_ES_PORT].",
+)
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(path_type=Path),
+    default=REPOSITORY / "examples" / "alerts.yaml",
+    show_default=True,
+    help="Alert rules for the demo (their targets: log).",
+)
+@click.pass_obj
+def demo(settings: Settings, port: int, shared: Path, es_port: int, rules_file: Path) -> None:
+    """Serve the project's demo news sites locally, ingest them twice, and show the result.
+
+    The corpus is the repository's own (examples/demo/corpus/): border-crisis coverage of
+    November 2021 by fictional outlets in six languages. Nothing else is needed.
+    """
+    from ingest.demo.site import serve_demo
+
+    if not es_url_in_environment() and settings.es_url.endswith(f":{DEFAULT_ES_PORT}"):
+        with console.status("Starting the embedded Elasticsearch …"):
+            status = embedded.start(settings.home, port=es_port)
+        settings = replace(settings, es_url=status.url)
+        console.print(f"[green]✓[/] {status.message}")
+    # The demo server is ours, on loopback: allow exactly that address, nothing wider.
+    settings = replace(
+        settings, egress_allow=(*settings.egress_allow, *parse_cidrs("127.0.0.1/32"))
+    )
+    client = store.connect(settings)
+    store.install_templates(client, store.IndexNames(settings.index_prefix))
+    seed_dir = shared / "seed"
+    out_dir = settings.home / "demo-site"
+    server, site = serve_demo(out_dir, port, seed_dir=seed_dir if seed_dir.is_dir() else None)
+    tour = Walkthrough(
+        settings=settings,
+        client=client,
+        server=server,
+        out_dir=out_dir,
+        seed_dir=seed_dir if seed_dir.is_dir() else None,
+        rules_file=rules_file,
+    )
+    try:
+        outlets = len(site.hosts)
+        console.print(
+            f"[green]✓[/] {outlets} demo news sites served at {server.url}: "
+            f"{len(site.articles)} articles in their feeds"
+            + (" (with the shared seed article)" if tour.seed_dir else "")
+        )
+        tour.step("1. First pass: every feed, every page")
+        first = ingest_pass(tour, site)
+        tour.step("2. Second pass: the same sites later")
+        site, second = second_pass(tour, site)
+        tour.step("3. Re-check: every article fetched again, edits kept as versions")
+        recheck(tour)
+    finally:
+        server.stop()
+    tour.step("4. Search: a stemmed Dutch query")
+    dutch_search(tour)
+    tour.step("5. Trend: border-crisis coverage per day and language")
+    buckets = trend_by_language(tour, rule_query(rules_file), *days_of(site))
+    tour.step("6. Related: the agency story and the outlets that carried it")
+    story_of_the_wire(tour, site)
+    tour.step("7. History: the article that was edited between the passes")
+    history_of_the_edit(tour, site)
+    tour.step("8. Alerts: the border-crisis rule")
+    border_alerts(tour, [first, second])
+    tour.step("9. Spike: the rule's daily volume, as of the corpus's own days")
+    spikes(tour, buckets)
