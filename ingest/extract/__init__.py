@@ -7,17 +7,10 @@
   (`extraction_pool`), which import only what this package needs (no Elasticsearch client,
   no terminal rendering: `tests/test_worker.py` checks it).
 - `preload`: what the pool's forkserver imports once, for every process it starts.
+
+Import from the module you need (`from ingest.extract.page import extract_page`): nothing is
+imported here, so that reading a date or a language code does not load trafilatura and the
+language model with it (`tests/test_language.py` checks the model stays unloaded).
 """
 
-from ingest.extract.language import tag_language
-from ingest.extract.page import extract_page
-from ingest.extract.pool import analyse_page, extraction_pool, tag_feed_text, worker_count
-
-__all__ = [
-    "analyse_page",
-    "extract_page",
-    "extraction_pool",
-    "tag_feed_text",
-    "tag_language",
-    "worker_count",
-]
+__all__ = ["dates", "language", "page", "pool", "preload"]
