@@ -13,7 +13,14 @@ each pass so that drift hits them alike:
     fingerprint     ingest.stories.fingerprint of the body
     analyse_page    ingest.worker.analyse_page: all of the above in one call
 
-and `beyond` = analyse_page - trafilatura, the figure this benchmark exists to drive down.
+and `beyond` = analyse_page - trafilatura, the figure this benchmark exists to drive down
+(`extract_beyond` = extract_page - trafilatura), each the median of the passes' own
+differences.
+`--against DIR --part PART` times one part (extract_page, tag_language or fingerprint) as
+this checkout has it against the same function of the ingest package in DIR (another
+checkout, loaded under another name), on the same inputs, alternating call by call (which
+goes first changes every round), and prints both medians and their ratio: an A/B that the
+machine's other load moves alike. Both must give equal results on every page.
 `--profile FILE` writes a cProfile of analyse_page over the pages (one pass) and prints its
 top entries; `--outputs FILE` writes every page's stored fields (title, body, dates,
 language, minhash, band keys...) as JSON lines, to compare two versions of ingest for
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import importlib.util
 import json
 import os
 import pstats
@@ -107,10 +115,11 @@ def measure(found: list[Page], rounds: int) -> dict[str, dict[str, Any]]:
         for set_name in ("shared", "demo", "all"):
             if not counts[set_name]:
                 continue
-            row = times.setdefault(set_name, {n: [] for n in [*names, "beyond"]})
+            row = times.setdefault(set_name, {n: [] for n in [*names, "extract_beyond", "beyond"]})
             for name in names:
                 total = sum(spent[s, name] for s in ("shared", "demo") if set_name in (s, "all"))
                 row[name].append(total * 1000 / counts[set_name])
+            row["extract_beyond"].append(row["extract_page"][-1] - row["trafilatura"][-1])
             row["beyond"].append(row["analyse_page"][-1] - row["trafilatura"][-1])
     return {
         set_name: {
@@ -119,6 +128,54 @@ def measure(found: list[Page], rounds: int) -> dict[str, dict[str, Any]]:
         }
         for set_name, row in times.items()
     }
+
+
+_PART_MODULES = {
+    "extract_page": "extract.py",
+    "tag_language": "language.py",
+    "fingerprint": "stories.py",
+}
+
+
+def against(found: list[Page], other: Path, part: str, rounds: int) -> dict[str, float]:
+    """CPU ms per page of `part` here and in the checkout `other`, alternating per call."""
+    spec = importlib.util.spec_from_file_location(
+        f"_other_{part}", other / "ingest" / _PART_MODULES[part]
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    theirs = getattr(module, part)
+    ours = {"extract_page": extract_page, "tag_language": tag_language}.get(
+        part, stories.fingerprint
+    )
+    inputs: list[tuple[Any, ...]] = []
+    for _, html, url in found:
+        if part == "extract_page":
+            inputs.append((html, url))
+            continue
+        extraction = extract_page(html, url)
+        if part == "fingerprint":
+            inputs.append((extraction.body,))
+        else:
+            hint = LanguageHint(extraction.html_lang, "page") if extraction.html_lang else None
+            inputs.append((f"{extraction.title}\n{extraction.body}", hint))
+    for args in inputs:  # warm up both, and check that they agree
+        assert ours(*args) == theirs(*args), args[-1]
+    spent: dict[str, list[float]] = {"here": [], "there": []}
+    pair = [("here", ours), ("there", theirs)]
+    for _ in range(rounds):
+        totals = {"here": 0.0, "there": 0.0}
+        pair.reverse()  # each goes first in every other round
+        for args in inputs:
+            for name, call in pair:
+                started = time.process_time()
+                call(*args)
+                totals[name] += time.process_time() - started
+        for name, total in totals.items():
+            spent[name].append(total * 1000 / len(inputs))
+    here, there = (statistics.median(spent[name]) for name in ("here", "there"))
+    return {"here": round(here, 3), "there": round(there, 3), "ratio": round(here / there, 3)}
 
 
 def outputs(found: list[Page], path: Path) -> None:
@@ -149,11 +206,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, metavar="FILE", help="cProfile of analyse_page")
     parser.add_argument("--outputs", type=Path, metavar="FILE", help="every page's fields")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the figures here")
+    parser.add_argument("--against", type=Path, metavar="DIR", help="another checkout")
+    parser.add_argument("--part", choices=sorted(_PART_MODULES), default="extract_page")
+    parser.add_argument("--only", choices=["shared", "demo"], help="one set of pages alone")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    found = pages(args.shared)
+    found = [page for page in pages(args.shared) if args.only in (None, page[0])]
     warm_up()
     if args.outputs:
         outputs(found, args.outputs)
+    if args.against:
+        print(args.part, against(found, args.against, args.part, args.rounds))
+        return 0
     if args.profile:
         profile(found, args.profile)
         return 0
