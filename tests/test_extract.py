@@ -288,6 +288,8 @@ def test_html_lang_is_an_iso_639_1_code(attribute: str, expected: str | None) ->
         ("  a \t\t b\u00a0\u00a0c\u3000d  ", "a b c d"),  # spaces, tabs, no-break, ideographic
         ("one\n\n\n\ntwo\r\nthree\n \t \nfour", "one\n\ntwo\n\nthree\n\nfour"),
         ("Grenz\u00adüber\u00adgang\u200b", "Grenzübergang"),  # soft hyphens, zero-width space
+        # byte-order mark, C0 controls (not tab, line breaks), DEL, word joiner; \x1c breaks
+        ("\ufeffa\x00b\x08c\x0ed\x1be\x1ff\x7fg\u2060h\x1ci", "abcdefgh\n\ni"),
         ("\n\n  \n", ""),
         ("first line\u2028second", "first line\n\nsecond"),
     ],
