@@ -8,17 +8,17 @@ corpus's pages (every article's first-pass page), in one process, CPU time
 each pass so that drift hits them alike:
 
     trafilatura     trafilatura.extract with mediamon's options (the bound's extractor)
-    extract_page    ingest.extract.extract_page: parse, metadata and dates, the cascade
-    tag_language    ingest.language.tag_language on "title\\nbody", as analyse_page calls it
-    fingerprint     ingest.stories.fingerprint of the body
-    analyse_page    ingest.worker.analyse_page: all of the above in one call
+    extract_page    ingest.extract.page.extract_page: parse, metadata and dates, the cascade
+    tag_language    ingest.extract.language.tag_language on "title\\nbody", as analyse_page calls it
+    fingerprint     ingest.stories.minhash.fingerprint of the body
+    analyse_page    ingest.extract.pool.analyse_page: all of the above in one call
 
 and `beyond` = analyse_page - trafilatura, the figure this benchmark exists to drive down
 (`extract_beyond` = extract_page - trafilatura), each the median of the passes' own
 differences.
 `--against DIR --part PART` times one part (extract_page, tag_language or fingerprint) as
 this checkout has it against the same function of the ingest package in DIR (another
-checkout, loaded under another name), on the same inputs, alternating call by call (which
+checkout of the same layout, loaded under another name), on the same inputs, alternating call by call (which
 goes first changes every round), and prints both medians and their ratio: an A/B that the
 machine's other load moves alike. Both must give equal results on every page.
 `--profile FILE` writes a cProfile of analyse_page over the pages (one pass) and prints its
@@ -47,13 +47,13 @@ from typing import Any
 from benchmarks.bound import _trafilatura_as_mediamon
 from benchmarks.site import load_corpus
 from ingest import stories
-from ingest.demo_corpus import load_corpus as load_demo
-from ingest.demo_pages import render_page
+from ingest.demo.corpus import load_corpus as load_demo
+from ingest.demo.pages import render_page
 from ingest.errors import ExtractionError
-from ingest.extract import extract_page
-from ingest.language import tag_language
+from ingest.extract.language import tag_language
+from ingest.extract.page import extract_page
+from ingest.extract.pool import analyse_page, warm_up
 from ingest.models import LanguageHint
-from ingest.worker import analyse_page, warm_up
 
 Page = tuple[str, str, str]  # set name, html, url
 
@@ -131,9 +131,9 @@ def measure(found: list[Page], rounds: int) -> dict[str, dict[str, Any]]:
 
 
 _PART_MODULES = {
-    "extract_page": "extract.py",
-    "tag_language": "language.py",
-    "fingerprint": "stories.py",
+    "extract_page": "extract/page.py",
+    "tag_language": "extract/language.py",
+    "fingerprint": "stories/minhash.py",
 }
 
 
