@@ -18,9 +18,9 @@ and `beyond` = analyse_page - trafilatura, the figure this benchmark exists to d
 differences.
 `--against DIR --part PART` times one part (extract_page, tag_language or fingerprint) as
 this checkout has it against the same function of the ingest package in DIR (another
-checkout of the same layout, loaded under another name), on the same inputs, alternating call by call (which
-goes first changes every round), and prints both medians and their ratio: an A/B that the
-machine's other load moves alike. Both must give equal results on every page.
+checkout of the same layout, loaded under another name), on the same inputs, alternating
+call by call (which goes first changes every round), and prints both medians and their
+ratio: an A/B that the machine's other load moves alike. Both must give equal results on every page.
 `--profile FILE` writes a cProfile of analyse_page over the pages (one pass) and prints its
 top entries; `--outputs FILE` writes every page's stored fields (title, body, dates,
 language, minhash, band keys...) as JSON lines, to compare two versions of ingest for
