@@ -288,6 +288,8 @@ def test_html_lang_is_an_iso_639_1_code(attribute: str, expected: str | None) ->
         ("  a \t\t b\u00a0\u00a0c\u3000d  ", "a b c d"),  # spaces, tabs, no-break, ideographic
         ("one\n\n\n\ntwo\r\nthree\n \t \nfour", "one\n\ntwo\n\nthree\n\nfour"),
         ("Grenz\u00adüber\u00adgang\u200b", "Grenzübergang"),  # soft hyphens, zero-width space
+        # byte-order mark, C0 controls (not tab, line breaks), DEL, word joiner; \x1c breaks
+        ("\ufeffa\x00b\x08c\x0ed\x1be\x1ff\x7fg\u2060h\x1ci", "abcdefgh\n\ni"),
         ("\n\n  \n", ""),
         ("first line\u2028second", "first line\n\nsecond"),
     ],
@@ -355,3 +357,26 @@ def test_cut_text_keeps_short_text_and_cuts_long_text_at_a_break() -> None:
     assert truncated and len(cut) <= 300 and words.startswith(cut + " ")
     unbroken = "字" * 1000  # no space anywhere near the limit: cut at the limit itself
     assert cut_text(unbroken, 400) == ("字" * 400, True)
+
+
+def test_publication_time_from_the_pages_time_elements() -> None:
+    """The first `<time datetime>` in the article, not a sidebar's nor a later one; one marked
+    as the publication time (itemprop or pubdate) comes first wherever it is."""
+    sidebar = '<aside><time datetime="2021-11-01T08:00:00+01:00">1 Nov</time></aside>'
+    times = (
+        '<p><time datetime="2021-11-09T14:05:00+01:00">9 Nov</time></p>'
+        + "".join(f"<p>{text}</p>" for text in PARAGRAPHS)
+        + '<p>Updated <time datetime="2021-11-10T09:00:00+01:00">10 Nov</time></p>'
+    )
+    html = article_page(article=f'<div class="article-body">{times}</div>')
+    html = html.replace("<main>", f"<main>{sidebar}")
+    result = extract_page(html, "https://news.example.com/t")
+    assert result.published_at == datetime.fromisoformat("2021-11-09T14:05:00+01:00")
+    for marker in ('itemprop="datePublished"', "pubdate"):
+        marked = (
+            f'<footer><time {marker} datetime="2021-11-08T10:00:00+01:00">8 Nov</time></footer>'
+        )
+        result = extract_page(
+            html.replace("</main>", f"</main>{marked}"), "https://news.example.com/t"
+        )
+        assert result.published_at == datetime.fromisoformat("2021-11-08T10:00:00+01:00")

@@ -91,7 +91,6 @@ _DATE_PARAMS: dict[str, Any] = {
 }
 
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
-_JSON_LD = etree.XPath("//script[contains(@type, 'ld+json')]")
 _ARTICLE_TYPE = re.compile(r"(?:Article|BlogPosting|Report)$")  # NewsArticle, LiveBlogPosting…
 # Meta tags that carry the publication time (lowercase). Not `DC.date.issued` nor
 # `cXenseParse:recs:publishtime`: publishers fill those with the update time or the wrong zone.
@@ -103,10 +102,6 @@ _PUBLISHED_META = (
     "publishdate",
     "date",
 )
-# The article's own `<time datetime>`: marked as the publication time, else the first one in
-# the article (its header's; later ones are updates, comments or related articles).
-_PUBLISHED_TIME = etree.XPath("//time[@datetime][@itemprop='datePublished' or @pubdate]/@datetime")
-_ARTICLE_TIME = etree.XPath("//article//time[@datetime][1]/@datetime")
 # Class names that mark an article-body container (a subset of trafilatura's own list).
 _BODY_CLASS = re.compile(
     r"\b(?:article(?:__|-|_)?(?:body|content|text)|story[-_]?(?:body|content)"
@@ -116,10 +111,10 @@ _BODY_CLASS = re.compile(
 # "Headline | Site", "Headline - Site", "見出し：サイト名"
 _TITLE_SEPARATOR = re.compile(r"\s+(?:[|\-–—·•»]|::)\s+|\s*[｜：]\s*")
 # Removed from text: soft hyphen, zero-width space, word joiner, byte-order mark, and C0 control
-# characters other than tab and line breaks.
-_INVISIBLE = dict.fromkeys(
-    [0xAD, 0x200B, 0x2060, 0xFEFF, 0x1F, 0x7F, *range(0x09), *range(0x0E, 0x1C)]
-)
+# characters other than tab and line breaks. A character class, not a str.translate table:
+# translate looks every character of a body up in a dict (0.31 ms of a shared corpus page's
+# 0.42 ms of cleaning; the regex, 0.02 ms).
+_INVISIBLE = re.compile("[\xad\u200b\u2060\ufeff\x1f\x7f\x00-\x08\x0e-\x1b]")
 
 
 def extract_page(
@@ -155,7 +150,9 @@ def _first_text(
         if position:  # bare_extraction prunes the tree it is given: start again
             tree = load_html(html)
         body = _main_text(tree, url, options, title)
-        if count_words(body) >= MIN_WORDS:
+        # A prefix never has more words than the whole text, so the first 1,000 characters
+        # decide for almost every body without counting a long-read's every word.
+        if count_words(body[:1000]) >= MIN_WORDS or count_words(body) >= MIN_WORDS:
             return body, method
     raise ExtractionError("no_text", url)
 
@@ -193,13 +190,13 @@ def clean_text(text: str) -> str:
     come out separated by exactly one blank line, with no blank paragraphs and no outer
     whitespace.
     """
-    lines = unicodedata.normalize("NFC", text).translate(_INVISIBLE).splitlines()
+    lines = _INVISIBLE.sub("", unicodedata.normalize("NFC", text)).splitlines()
     return "\n\n".join(paragraph for line in lines if (paragraph := " ".join(line.split())))
 
 
 def _clean_line(text: str) -> str:
     """`clean_text` for a one-line field (title, author, tag): line breaks become spaces."""
-    return " ".join(unicodedata.normalize("NFC", text).translate(_INVISIBLE).split())
+    return " ".join(_INVISIBLE.sub("", unicodedata.normalize("NFC", text)).split())
 
 
 def _page_metadata(tree: HtmlElement, url: str) -> Extraction:
@@ -212,6 +209,25 @@ def _page_metadata(tree: HtmlElement, url: str) -> Extraction:
     stated = extract_meta_json(tree, examine_meta(tree))
     article = _json_ld_article(tree) or {}
     meta = _meta_tags(tree)
+    # The article's own `<time datetime>`: marked as the publication time, else the first one
+    # in the article (its header's; later ones are updates, comments or related articles).
+    # lxml's iter and a test of the attributes find the same elements as the XPaths
+    # `//time[@datetime][@itemprop='datePublished' or @pubdate]` and
+    # `//article//time[@datetime][1]` did, in a third of their time.
+    marked: list[str] = []
+    in_article: list[str] = []
+    for element in tree.iter("time"):
+        moment = element.get("datetime")
+        if moment is None:
+            continue
+        if not marked and (
+            element.get("itemprop") == "datePublished" or "pubdate" in element.attrib
+        ):
+            marked.append(moment)
+        if not in_article and next(element.iterancestors("article"), None) is not None:
+            in_article.append(moment)
+        if marked and in_article:
+            break
     publisher = article.get("publisher")
     sites = [publisher.get("name") if isinstance(publisher, dict) else None]
     # trafilatura falls back on the Twitter account ("@kleinezeitung") or its URL
@@ -230,8 +246,8 @@ def _page_metadata(tree: HtmlElement, url: str) -> Extraction:
         [
             article.get("datePublished"),
             *(meta.get(key) for key in _PUBLISHED_META),
-            *_PUBLISHED_TIME(tree)[:1],
-            *_ARTICLE_TIME(tree)[:1],
+            *marked,
+            *in_article,
         ],
     )
     return Extraction(
@@ -281,7 +297,9 @@ def _meta_tags(tree: HtmlElement) -> dict[str, str]:
 
 def _json_ld_article(tree: HtmlElement) -> dict[str, Any] | None:
     """The first Article-typed object of the page's JSON-LD (NewsArticle, BlogPosting, …)."""
-    for script in _JSON_LD(tree):
+    for script in tree.iter("script"):
+        if "ld+json" not in (script.get("type") or ""):
+            continue
         try:
             data = json.loads(script.text or "", strict=False)
         except ValueError:  # broken JSON-LD is common; the page still has its meta tags
