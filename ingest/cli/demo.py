@@ -37,7 +37,7 @@ from ingest.demo.site import DemoServer, DemoSite, build_site
 from ingest.models import RunReport
 from ingest.store import IndexNames
 
-__all__ = ["RECHECK_STAGE", "Walkthrough", "count_articles", "demo", "spike_days"]
+__all__ = ["RECHECK_STAGE", "Walkthrough", "demo", "spike_days"]
 
 BORDER_RULE = "border-crisis"
 RECHECK_STAGE = "demo-recheck"  # marked on every article the demo's re-check looked at
@@ -83,25 +83,11 @@ def ingest_pass(tour: Walkthrough, site: DemoSite, list_feed_only: bool = True) 
         f"new articles {new} in {len(report.by_language)} languages; already known "
         f"{report.counts.get('entries.known', 0)}; failures by reason: {failures}."
     )
-    for title, reason in feed_only(tour.client, tour.names) if list_feed_only else ():
+    for title, reason in (
+        store.feed_only_articles(tour.client, tour.names) if list_feed_only else ()
+    ):
         console.print(f"  kept from the feed only ({reason}): {title}")
     return report
-
-
-def feed_only(client: store.Client, names: IndexNames) -> list[tuple[str, str]]:
-    """Articles indexed from their feed entry alone, with the reason the page gave none."""
-    response = client.options(ignore_status=404).search(
-        index=names.articles,
-        query={"term": {"extraction.status": "feed_only"}},
-        sort=[{"published_at": "asc"}],
-        size=100,
-        source_includes=["title", "extraction.reason"],
-    )
-    hits = response.get("hits", {}).get("hits", [])
-    return [
-        (h["_source"].get("title", ""), h["_source"].get("extraction", {}).get("reason", ""))
-        for h in hits
-    ]
 
 
 def _feed_requests(server: DemoServer, status: int) -> int:
@@ -111,15 +97,9 @@ def _feed_requests(server: DemoServer, status: int) -> int:
     )
 
 
-def count_articles(client: store.Client, names: IndexNames) -> int:
-    store.refresh(client, names)
-    response = client.options(ignore_status=404).count(index=names.articles)
-    return int(response.get("count", 0))
-
-
 def second_pass(tour: Walkthrough, first: DemoSite) -> tuple[DemoSite, RunReport]:
     """Rebuild the sites as they are later (new articles, one edit) and ingest again."""
-    before = count_articles(tour.client, tour.names)
+    before = store.count_articles(tour.client, tour.names)
     site = build_site(tour.out_dir, first.port, pass_number=2, seed_dir=tour.seed_dir)
     added = sorted({a.url for a in site.articles} - {a.url for a in first.articles})
     edited = sum(1 for a in site.articles if a.edited)
@@ -127,7 +107,7 @@ def second_pass(tour: Walkthrough, first: DemoSite) -> tuple[DemoSite, RunReport
         f"the sites now list {len(added)} more articles; articles with a new version: {edited}"
     )
     report = ingest_pass(tour, site, list_feed_only=False)  # pass 1 listed them
-    after = count_articles(tour.client, tour.names)
+    after = store.count_articles(tour.client, tour.names)
     distinct = len({a.url for a in site.articles})
     tour.showed(
         f"articles in the index: {before} before this pass, {after} after; the feeds list "

@@ -25,13 +25,15 @@ from ingest.store.boundary import without_backoff
 from ingest.store.bulk import BulkOutcome, bulk_write
 from ingest.store.language_fields import language_fields
 from ingest.store.names import IndexNames
-from ingest.store.templates import article_groups, ensure_write_index
+from ingest.store.templates import article_groups, ensure_write_index, refresh
 
 __all__ = [
     "StoredArticle",
     "article_document",
     "backing_indices",
     "bulk_index",
+    "count_articles",
+    "feed_only_articles",
     "find_article",
     "find_known",
     "find_known_everywhere",
@@ -284,3 +286,28 @@ def _undo_rollover_races(es: Elasticsearch, names: IndexNames, outcome: BulkOutc
         outcome.race_winners[doc_id] = min(holders[doc_id])
     outcome.created -= len(losers)
     outcome.conflicts += len(losers)
+
+
+def count_articles(es: Elasticsearch, names: IndexNames) -> int:
+    """How many articles are indexed, once what was written is searchable."""
+    refresh(es, names)
+    response = es.options(ignore_status=404).count(index=names.articles)
+    return int(response.get("count", 0))
+
+
+def feed_only_articles(
+    es: Elasticsearch, names: IndexNames, limit: int = 100
+) -> list[tuple[str, str]]:
+    """(title, reason) of the articles indexed from their feed entry alone, oldest first."""
+    response = es.options(ignore_status=404).search(
+        index=names.articles,
+        query={"term": {"extraction.status": "feed_only"}},
+        sort=[{"published_at": "asc"}],
+        size=limit,
+        source_includes=["title", "extraction.reason"],
+    )
+    hits = response.get("hits", {}).get("hits", [])
+    return [
+        (h["_source"].get("title", ""), h["_source"].get("extraction", {}).get("reason", ""))
+        for h in hits
+    ]
