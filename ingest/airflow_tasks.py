@@ -49,6 +49,7 @@ from ingest.airflow_settings import (
 from ingest.config import Settings
 from ingest.errors import ConfigError, MediamonError, StoreError
 from ingest.models import RunReport
+from ingest.run_id import run_id
 
 if TYPE_CHECKING:
     from ingest.alerts.notify import DeliverySettings
@@ -238,9 +239,7 @@ def record_missing_alerts(settings: Settings | None = None) -> dict[str, int]:
         settings = settings or airflow_settings()
         with _client(settings) as es:
             names = store.IndexNames(settings.index_prefix)
-            outcome = alerts.record_missing_alerts(
-                es, names, f"maintenance-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-            )
+            outcome = alerts.record_missing_alerts(es, names, run_id("maintenance"))
     if outcome.failures:
         log.warning("missing alerts: not written yet: %s", dict(outcome.failures))
     log.info("missing alerts: %s created, %s already there", outcome.created, outcome.existing)
@@ -329,11 +328,13 @@ def check_spikes(
     from ingest import alerts, store
 
     with task_errors("spikes"):
-        run_id = _required_run_id(dag_run_id)
+        dag_run_id = _required_run_id(dag_run_id)
         settings = settings or airflow_settings()
         with _client(settings) as es:
-            checks = alerts.check_spikes(es, store.IndexNames(settings.index_prefix), run_id=run_id)
-            report = RunReport(run_id=f"spikes-{run_id}", started_at=datetime.now(UTC))
+            checks = alerts.check_spikes(
+                es, store.IndexNames(settings.index_prefix), run_id=dag_run_id
+            )
+            report = RunReport(run_id=f"spikes-{dag_run_id}", started_at=datetime.now(UTC))
             delivery = delivery or worker_delivery_settings()
             alerts.notify_pending(es, settings, delivery, report, owner=report.run_id)
     for check in checks:

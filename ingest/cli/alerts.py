@@ -17,6 +17,7 @@ from ingest.cli.render.hits import print_hits
 from ingest.cli.render.runs import print_report
 from ingest.config import Settings, environment
 from ingest.models import RunReport
+from ingest.run_id import run_id
 
 __all__ = ["alerts_group", "deliver_now", "delivery_settings"]
 
@@ -181,7 +182,7 @@ def deliver_now(settings: Settings, client: Any) -> RunReport:
     from ingest.alerts import notify_pending
 
     started = datetime.now(UTC)
-    report = RunReport(run_id=f"notify-{started:%Y%m%dT%H%M%SZ}", started_at=started)
+    report = RunReport(run_id=run_id("notify", started=started), started_at=started)
     notify_pending(client, settings, delivery_settings(), report, owner=report.run_id)
     report.finished_at = datetime.now(UTC)
     return report
