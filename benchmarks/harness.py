@@ -1,7 +1,7 @@
 """The benchmark run: set up, measure everything side by side, compute the figures.
 
     embedded Elasticsearch (or --es-url)  +  latency server (child process) over the site
-    a warm-up run (creates the monthly indices, so no measured run pays for that)
+    a warm-up run (creates the indices and loads the rules, so no measured run pays for that)
     --repeat times at a quarter of the largest size: a first run and a re-run (memory)
     --repeat rounds at the largest size, each back to back so machine load hits all alike:
         the extraction bound (trafilatura alone over the corpus pages)
@@ -139,7 +139,7 @@ def _measure(options: Options, es_url: str, es_pid: int | None, out_dir: Path) -
         try:
             warm = build_site(options.shared, out_dir, server.port, len(corpus), "warmup")
             results.append(_run("warmup", warm.feeds, warm.articles, where))
-            print(f"  warm-up (creates the monthly indices): {results[-1].seconds:.1f} s",
+            print(f"  warm-up (creates the indices): {results[-1].seconds:.1f} s",
                   file=sys.stderr)  # fmt: skip
             for repeat in range(options.repeat):
                 results += _first_and_rerun(quarter, f"q{repeat}", options, out_dir, where)
