@@ -1,7 +1,7 @@
 """The benchmark run: set up, measure everything side by side, compute the figures.
 
     embedded Elasticsearch (or --es-url)  +  latency server (child process) over the site
-    a warm-up run (creates the indices and loads the rules, so no measured run pays for that)
+    a warm-up run (creates the indices, so no measured run pays for that)
     --repeat times at a quarter of the largest size: a first run and a re-run (memory)
     --repeat rounds at the largest size, each back to back so machine load hits all alike:
         the extraction bound (trafilatura alone over the corpus pages)
