@@ -43,7 +43,7 @@ class FeedEntry:
     source: str | None = None  # from the feed config, else the feed's own title
     # An item without a usable link (`url` is ""): why (`entry:no_link`, `entry:bad_scheme`
     # ...), and what identifies it instead: its feed's URL and its guid, else its title and
-    # date. It is kept as a feed-only article (`dedupe.entry_id`), not dropped.
+    # date. It is kept as a feed-only article (`identity.entry_id`), not dropped.
     link_problem: str | None = None
     identity: str | None = None
     feed_url: str = ""  # the feed document's URL (after redirects)
@@ -85,7 +85,7 @@ class Extraction:
     canonical_link: str = ""  # <link rel="canonical">, absolute; ingest.identity judges it
     truncated: bool = False  # the body was cut at extract.MAX_BODY_CHARS
     method: str = ""  # the extraction pass that found the body (extract.EXTRACTION_PASSES)
-    # The body's near-duplicate fingerprint (ingest.stories), added by worker.analyse_page
+    # The body's near-duplicate fingerprint (ingest.stories), added by extract.pool.analyse_page
     # in the extraction worker, where the CPU work belongs; None for a body too short.
     minhash: str | None = None
     lsh_bands: tuple[str, ...] = ()

@@ -11,7 +11,7 @@ maintenance DAG and `mediamon refetch` call:
    and not yet checked at that stage (`refetch_stages`). An article due at two stages at
    once is checked once, for the later one, and both are marked done.
 2. **Fetch and extract** exactly as at ingest: `HttpClient` (same egress guard, robots.txt,
-   limits), then `worker.analyse_page` in the extraction worker pool.
+   limits), then `ingest.extract.pool.analyse_page` in the extraction worker pool.
 3. **Compare**: the title with case and spacing folded, the body by `content_hash` (case,
    punctuation and spacing folded), so a re-rendering that changes nothing a reader sees is
    not a revision.

@@ -352,7 +352,7 @@ def test_entries_over_the_limit_are_counted(cases: dict[str, OddFeed]) -> None:
 # -- decompression bombs at the egress client ---------------------------------------------
 # tests/test_http.py covers a gzip bomb page, Content-Length over the cap and a brotli page.
 # trafilatura never decompresses: it inflates *bytes* by their magic number
-# (trafilatura.utils.decode_file), but extract_page hands it the str that http.py decoded.
+# (trafilatura.utils.decode_file), but extract_page hands it the str that fetch.client decoded.
 
 LIMITS = FetchLimits(connect_timeout=2.0, read_timeout=2.0, deadline=5.0, max_bytes=64 * 1024)
 LOCAL = (ipaddress.ip_network("127.0.0.0/8"),)

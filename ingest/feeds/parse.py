@@ -101,7 +101,7 @@ def parse_feed(
     `declared_charset` is the HTTP header's; `ingest.fetch.charset` weighs it against the bytes.
     """
     now = now or datetime.now(UTC)
-    if content.startswith(_COMPRESSED):  # compressed twice: http.py undoes one layer, no more
+    if content.startswith(_COMPRESSED):  # compressed twice: fetch.client undoes one layer, no more
         return _refused("feed:compressed")
     text = _XML_JUNK.sub("", charset.decode(content, declared_charset))
     if not text.strip():
