@@ -5,7 +5,7 @@ test, the CLI and an Airflow task can each build their own without touching glob
 is read from the environment outside `Settings` is read here too: `environment()` (the
 mapping, for settings made elsewhere, e.g. alert delivery) and
 `mmap_threshold_set_by_operator()` (for `ingest.malloc`). `load_yaml_list` reads the YAML
-files that hold a list under a key (the feeds file, the demo corpus).
+files that hold a list under a key (the feeds file, the rules file, the demo corpus).
 """
 
 from __future__ import annotations
@@ -145,11 +145,6 @@ def environment() -> Mapping[str, str]:
     (`MEDIAMON_SMTP_*`, `MEDIAMON_SECRET_*`, `DeliverySettings.from_env`), `JAVA_HOME` and
     the environment of the embedded Elasticsearch's launcher (`ingest.embedded`)."""
     return os.environ
-
-
-def es_url_in_environment() -> bool:
-    """Whether `ES_URL` is set: without it, `mediamon demo` starts the embedded node."""
-    return "ES_URL" in os.environ
 
 
 def _split_credentials(url: str) -> tuple[str, str | None, str | None]:

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from ingest import alerts, config, feeds, identity, interrupt, known, malloc, store, stories
+from ingest import alerts, feeds, identity, interrupt, known, malloc, store, stories
 from ingest.alerts.notify import DeliverySettings, Notifier
 from ingest.articles import Candidate, article_of, candidates_by_id, interleave, site_of
 from ingest.config import RolloverLimits, Settings
@@ -134,7 +134,7 @@ def run_feeds(
     """
     names = store.IndexNames(settings.index_prefix)
     # or the process grows with the run's pages (ingest.malloc)
-    malloc.fix_mmap_threshold(config.mmap_threshold_set_by_operator())
+    malloc.fix_mmap_threshold()
     if rules is not None:
         alerts.sync_rules(es, names, rules)
     delivery = (delivery or DeliverySettings()) if deliver else None

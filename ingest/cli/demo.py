@@ -27,12 +27,13 @@ import click
 from rich.table import Table
 
 from ingest import embedded, store
+from ingest.cli.options import index_names
 from ingest.cli.render.alerts import print_alerts
 from ingest.cli.render.console import console
 from ingest.cli.render.hits import print_hits
 from ingest.cli.render.runs import print_report
 from ingest.cli.runs import run_pass
-from ingest.config import DEFAULT_ES_PORT, REPOSITORY, Settings, es_url_in_environment, parse_cidrs
+from ingest.config import DEFAULT_ES_PORT, REPOSITORY, Settings, environment, parse_cidrs
 from ingest.demo.site import DemoServer, DemoSite, build_site
 from ingest.models import RunReport
 from ingest.store import IndexNames
@@ -331,7 +332,7 @@ def demo(settings: Settings, port: int, shared: Path, es_port: int, rules_file: 
     """
     from ingest.demo.site import serve_demo
 
-    if not es_url_in_environment() and settings.es_url.endswith(f":{DEFAULT_ES_PORT}"):
+    if "ES_URL" not in environment() and settings.es_url.endswith(f":{DEFAULT_ES_PORT}"):
         with console.status("Starting the embedded Elasticsearch …"):
             status = embedded.start(settings.home, port=es_port)
         settings = replace(settings, es_url=status.url)
@@ -341,7 +342,7 @@ def demo(settings: Settings, port: int, shared: Path, es_port: int, rules_file: 
         settings, egress_allow=(*settings.egress_allow, *parse_cidrs("127.0.0.1/32"))
     )
     client = store.connect(settings)
-    store.install_templates(client, store.IndexNames(settings.index_prefix))
+    store.install_templates(client, index_names(settings))
     seed_dir = shared / "seed"
     out_dir = settings.home / "demo-site"
     server, site = serve_demo(out_dir, port, seed_dir=seed_dir if seed_dir.is_dir() else None)
