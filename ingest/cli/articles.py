@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ingest import store
+from ingest.cli.options import index_names
 from ingest.cli.render.console import console
 from ingest.config import Settings
 
@@ -18,7 +19,7 @@ __all__ = ["history", "related"]
 def _stored_article(settings: Settings, ref: str) -> tuple[Any, store.StoredArticle]:
     """The client and the article that ID or URL `ref` names (a clear error if none)."""
     client = store.connect(settings)
-    found = store.find_article(client, store.IndexNames(settings.index_prefix), ref)
+    found = store.find_article(client, index_names(settings), ref)
     if found is None:
         raise click.ClickException(f"no article with id or URL {ref!r}")
     return client, found
@@ -43,7 +44,7 @@ def related(settings: Settings, ref: str, limit: int, as_json: bool) -> None:
     from ingest.stories import related_coverage
 
     client, found = _stored_article(settings, ref)
-    coverage = related_coverage(client, store.IndexNames(settings.index_prefix), found, limit)
+    coverage = related_coverage(client, index_names(settings), found, limit)
     if as_json:
         click.echo(json.dumps(coverage.to_dict(), indent=2, ensure_ascii=False))
         return
@@ -61,7 +62,7 @@ def history(settings: Settings, ref: str, as_json: bool) -> None:
     from ingest.revisions import article_history, diff_versions
 
     client, found = _stored_article(settings, ref)
-    names = store.IndexNames(settings.index_prefix)
+    names = index_names(settings)
     record = article_history(client, names, found.id, found.source)
     if not as_json:
         for part in render_history(record):

@@ -21,7 +21,7 @@ __all__ = ["dead_letters", "migrate", "setup"]
 def setup(settings: Settings) -> None:
     """Install or upgrade the index templates (idempotent)."""
     client = store.connect(settings)
-    installed = store.install_templates(client, store.IndexNames(settings.index_prefix))
+    installed = store.install_templates(client, index_names(settings))
     console.print(f"[green]✓[/] templates installed: {', '.join(installed)}")
 
 
@@ -32,7 +32,7 @@ def migrate(settings: Settings) -> None:
     from ingest.store.migrate import migrate_articles
 
     client = store.connect(settings)
-    outcome = migrate_articles(client, store.IndexNames(settings.index_prefix))
+    outcome = migrate_articles(client, index_names(settings))
     console.print(f"[green]✓[/] {outcome.summary()}")
 
 

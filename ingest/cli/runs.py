@@ -74,7 +74,7 @@ def refetch(settings: Settings, ages: tuple[str, ...], late_by: str, as_json: bo
 
     stages = [parse_stage(age) for age in ages]
     client = store.connect(settings)
-    store.install_templates(client, store.IndexNames(settings.index_prefix))
+    store.install_templates(client, index_names(settings))
     report = refetch_due(settings, client, stages=stages, late_by=parse_stage(late_by).after)
     if as_json:
         click.echo(json.dumps(report.to_document(), indent=2, ensure_ascii=False))
@@ -93,7 +93,7 @@ def run_pass(
     feed_list = load_feeds(feeds_file)
     rules = load_rules(rules_file) if rules_file else None
     client = store.connect(settings)
-    store.install_templates(client, store.IndexNames(settings.index_prefix))
+    store.install_templates(client, index_names(settings))
     options: dict[str, Any] = {"rules": rules, "delivery": delivery_settings()}
     if not show_progress:
         return run_feeds(feed_list, settings, client, **options)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ingest import store
-from ingest.cli.options import coverage_filters, interval_option, output_format
+from ingest.cli.options import coverage_filters, index_names, interval_option, output_format
 from ingest.cli.render.console import console
 from ingest.cli.render.hits import print_hits
 from ingest.config import Settings
@@ -41,7 +41,7 @@ def search(
 
     client = store.connect(settings)
     filters = SearchFilters(languages, sources, since, until)
-    names = store.IndexNames(settings.index_prefix)
+    names = index_names(settings)
     total, hits = search_articles(client, names, query, filters, limit)
     if as_json:
         payload = {"total": total, "hits": [h.to_dict() for h in hits]}
@@ -111,7 +111,7 @@ def trend(
     )
     output = output_format(output, as_json)
     client = store.connect(settings)
-    found = coverage_trend(client, store.IndexNames(settings.index_prefix), request)
+    found = coverage_trend(client, index_names(settings), request)
     if output == "json":
         click.echo(to_json(found))
     elif output == "csv":
